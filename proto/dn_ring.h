@@ -1,0 +1,110 @@
+/*
+ * dn_ring: single-producer single-consumer byte ring that lives in shared
+ * memory.  Both the daemon and libdillnet use it (TCP socket buffers, command
+ * and event rings, IPC streams).
+ *
+ * Layout in shared memory: a struct dn_ring_shared (indices, each on its own
+ * cache line) and, elsewhere, a data area of `size` bytes (a power of two).
+ * Each side keeps a private struct dn_ring holding the pointers, the size and
+ * its own cached copies of the indices.  The size is never read back from
+ * shared memory: a side that does not trust the other (the daemon) validates
+ * every index it loads against its private copies and the size.
+ *
+ * Indices are free-running 64-bit byte counts; the byte at position p lives
+ * at data[p & (size-1)].  readable = tail - head, writable = size - readable.
+ *
+ * Wakeups: a side about to sleep sets its "waiting" flag, issues a full
+ * fence, re-checks the ring and only then sleeps.  The other side, after
+ * publishing, issues a full fence and checks the flag: a system call (futex
+ * or eventfd write) is needed only when the flag is set.
+ */
+#ifndef DN_RING_H
+#define DN_RING_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DN_CACHELINE 64
+
+struct dn_ring_shared {
+	_Alignas(DN_CACHELINE) _Atomic uint64_t head;   /* written by consumer */
+	_Atomic uint32_t cons_waiting;                  /* consumer sleeps for data */
+	_Alignas(DN_CACHELINE) _Atomic uint64_t tail;   /* written by producer */
+	_Atomic uint32_t prod_waiting;                  /* producer sleeps for room */
+	_Alignas(DN_CACHELINE) _Atomic uint32_t flags;  /* DN_RING_F_*, either side */
+};
+
+/* Flags either side may set; sticky. */
+#define DN_RING_F_EOF    1u  /* producer will write no more (FIN / done) */
+#define DN_RING_F_RESET  2u  /* stream broken: both sides fail further I/O */
+
+/* Private view, one per side. */
+struct dn_ring {
+	struct dn_ring_shared *sh;
+	uint8_t *data;
+	uint32_t size;      /* power of two, private copy */
+	uint32_t mask;
+	uint64_t head;      /* last validated head */
+	uint64_t tail;      /* last validated tail */
+};
+
+/* Result of an index check: the other side wrote something impossible. */
+#define DN_RING_CORRUPT ((size_t)-1)
+
+/* Zero the shared part. Call once by whoever creates the ring. */
+void dn_ring_shared_init(struct dn_ring_shared *sh);
+
+/* Set up a private view.  size must be a power of two >= 64; returns -1
+ * (EINVAL) otherwise.  Loads and validates the current indices. */
+int dn_ring_attach(struct dn_ring *r, struct dn_ring_shared *sh, void *data,
+		   uint32_t size);
+
+/* Bytes available to the consumer / free for the producer.  Both load the
+ * other side's index and validate it (monotonic, within size of the local
+ * one); DN_RING_CORRUPT when invalid. */
+size_t dn_ring_readable(struct dn_ring *r);
+size_t dn_ring_writable(struct dn_ring *r);
+
+/* Producer: copy up to len bytes in and publish them (release).  Returns the
+ * count written (may be short, 0 when full) or DN_RING_CORRUPT. */
+size_t dn_ring_write(struct dn_ring *r, const void *buf, size_t len);
+
+/* Consumer: copy up to len bytes out (buf NULL: discard) and publish the new
+ * head.  Returns the count or DN_RING_CORRUPT. */
+size_t dn_ring_read(struct dn_ring *r, void *buf, size_t len);
+
+/* Finer-grained calls for TCP, where the tx ring doubles as the
+ * retransmission buffer and the rx ring holds out-of-order data in place:
+ *  - peek_at: consumer copies len bytes starting off bytes past head without
+ *    consuming (caller guarantees off+len <= readable);
+ *  - consume: consumer advances head by n (n <= readable);
+ *  - write_at: producer copies bytes to tail+off without publishing
+ *    (caller guarantees off+len <= writable);
+ *  - produce: producer advances tail by n and publishes. */
+void dn_ring_peek_at(const struct dn_ring *r, size_t off, void *buf, size_t len);
+void dn_ring_consume(struct dn_ring *r, size_t n);
+void dn_ring_write_at(struct dn_ring *r, size_t off, const void *buf, size_t len);
+void dn_ring_produce(struct dn_ring *r, size_t n);
+
+/* Wakeup protocol helpers.  prepare_sleep sets the flag with a full fence;
+ * the caller then re-checks readable/writable before sleeping and calls
+ * cancel_sleep after waking.  *_needs_wakeup are called by the side that
+ * just published: true when the other side announced it sleeps. */
+void dn_ring_cons_prepare_sleep(struct dn_ring *r);
+void dn_ring_cons_cancel_sleep(struct dn_ring *r);
+void dn_ring_prod_prepare_sleep(struct dn_ring *r);
+void dn_ring_prod_cancel_sleep(struct dn_ring *r);
+int dn_ring_consumer_needs_wakeup(struct dn_ring *r);  /* after produce */
+int dn_ring_producer_needs_wakeup(struct dn_ring *r);  /* after consume */
+
+static inline void dn_ring_set_flag(struct dn_ring *r, uint32_t f)
+{
+	atomic_fetch_or_explicit(&r->sh->flags, f, memory_order_release);
+}
+static inline uint32_t dn_ring_flags(const struct dn_ring *r)
+{
+	return atomic_load_explicit(&r->sh->flags, memory_order_acquire);
+}
+
+#endif
