@@ -38,9 +38,10 @@ BASEFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -DDN_VERSION='"$(VERSION)"' \
 SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # --- sources -------------------------------------------------------------
-# Files that include DPDK headers: only these get DPDK's flags.  Everything
+# Files that include DPDK or call the port layer (daemon/main*.c,
+# daemon/port*.c): only these get DPDK's flags.  Everything
 # else in daemon/ builds without DPDK so unit tests and fuzzers can link it.
-DPDK_SRC    := daemon/main.c daemon/port.c
+DPDK_SRC    := $(wildcard daemon/main*.c daemon/port*.c)
 PROTO_SRC   := $(sort $(wildcard proto/*.c))
 STACK_SRC   := $(sort $(wildcard daemon/stack/*.c))
 DCORE_SRC   := $(filter-out $(DPDK_SRC),$(sort $(wildcard daemon/*.c)))
@@ -79,7 +80,7 @@ all: $(DILLNETD) $(DILLNETCTL) $(LIBSO) $(LIBA) $(B)/libdillnet.pc $(EXAMPLES) \
      $(INTEG_BIN) $(BENCH_BIN)
 
 # --- compile rules ------------------------------------------------------
-$(B)/obj/daemon/main.o $(B)/obj/daemon/port.o: XFLAGS = $(call PKG_CFLAGS,libdpdk) -Wno-error=deprecated-declarations
+$(call obj,$(DPDK_SRC)): XFLAGS = $(call PKG_CFLAGS,libdpdk) -Wno-error=deprecated-declarations
 $(B)/obj/%.o: %.c | $(B)/gen/suites.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(CFLAGS) $(XFLAGS) $(call PKG_CFLAGS,libconfig libsystemd check) -MMD -MP -c $< -o $@
