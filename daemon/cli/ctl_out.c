@@ -1,0 +1,388 @@
+/*
+ * Reply printers: for every reply view one function per output format,
+ * gathered in dn_views[] below.  Adding a reply type means adding its two
+ * functions and one row; nothing else branches on the command.
+ *
+ * Payloads were validated by dn_msg_check (exact sizes, list counts,
+ * NUL-terminated strings) before any printer runs.  Structs are still
+ * copied out with memcpy so nothing depends on the buffer's alignment.
+ */
+#include "ctl.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <string.h>
+
+/* ---- small formatting helpers ----------------------------------------- */
+
+static const char *const dn_level_names[] = {
+#define X(n, s, p) s,
+	DN_LOG_LEVELS(X)
+#undef X
+};
+
+/* The status reply carries enum dn_log_level as a number. */
+static const char *level_name(uint32_t l, char *buf, size_t n)
+{
+	if (l < DN_LOG_NLEVELS)
+		return dn_level_names[l];
+	snprintf(buf, n, "level-%u", l);
+	return buf;
+}
+
+static const char *poll_mode_name(uint32_t m, char *buf, size_t n)
+{
+	static const char *const names[] = { "adaptive", "busy" };
+	if (m < sizeof(names) / sizeof(names[0]))
+		return names[m];
+	snprintf(buf, n, "mode-%u", m);
+	return buf;
+}
+
+static const char *arp_state_name(uint8_t s, char *buf, size_t n)
+{
+	static const char *const names[] = { "incomplete", "reachable", "stale" };
+	if (s < sizeof(names) / sizeof(names[0]))
+		return names[s];
+	snprintf(buf, n, "state-%u", s);
+	return buf;
+}
+
+static const char *mac_str(const uint8_t m[6], char buf[18])
+{
+	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+	return buf;
+}
+
+/* Addresses travel in host order. */
+static const char *ip4_str(uint32_t ip, char buf[INET_ADDRSTRLEN])
+{
+	struct in_addr a = { .s_addr = htonl(ip) };
+	return inet_ntop(AF_INET, &a, buf, INET_ADDRSTRLEN);
+}
+
+static void uptime_str(uint64_t ms, char *buf, size_t n)
+{
+	uint64_t s = ms / 1000;
+	uint64_t d = s / 86400;
+	if (d)
+		snprintf(buf, n, "%" PRIu64 "d %02u:%02u:%02u", d,
+			 (unsigned)(s % 86400 / 3600), (unsigned)(s % 3600 / 60), (unsigned)(s % 60));
+	else
+		snprintf(buf, n, "%02u:%02u:%02u",
+			 (unsigned)(s / 3600), (unsigned)(s % 3600 / 60), (unsigned)(s % 60));
+}
+
+/* Text key/value line, keys padded so values line up. */
+#define KV(o, key, ...) do { \
+	fprintf((o)->f, "%-16s ", key); \
+	fprintf((o)->f, __VA_ARGS__); \
+	fputc('\n', (o)->f); \
+} while (0)
+
+/* List replies: the count and the i-th entry, copied out. */
+static uint32_t list_count(const struct dn_reply *r)
+{
+	struct dn_ctl_list l;
+	memcpy(&l, r->payload, sizeof(l));
+	return l.count;
+}
+
+static void list_entry(const struct dn_reply *r, uint32_t i, void *e, size_t size)
+{
+	memcpy(e, r->payload + sizeof(struct dn_ctl_list) + (size_t)i * size, size);
+}
+
+/* ---- status ------------------------------------------------------------- */
+
+static void status_text(const struct dn_out *o, const struct dn_reply *r)
+{
+	struct dn_ctl_status s;
+	char b1[64], b2[INET_ADDRSTRLEN], b3[18];
+
+	memcpy(&s, r->payload, sizeof(s));
+	uptime_str(s.uptime_ms, b1, sizeof(b1));
+	KV(o, "version", "%s", s.version);
+	KV(o, "uptime", "%s", b1);
+	KV(o, "pid", "%u", s.pid);
+	KV(o, "port", "%s", s.port_name);
+	KV(o, "driver", "%s", s.driver);
+	KV(o, "mac", "%s", mac_str(s.mac, b3));
+	if (s.link_up)
+		KV(o, "link", "up, %u Mb/s", s.link_speed_mbps);
+	else
+		KV(o, "link", "down");
+	if (s.ip4)
+		KV(o, "address", "%s/%u", ip4_str(s.ip4, b2), s.prefix_len);
+	else
+		KV(o, "address", "none");
+	KV(o, "gateway", "%s", s.gateway ? ip4_str(s.gateway, b2) : "none");
+	KV(o, "mtu", "%u", s.mtu);
+	KV(o, "poll mode", "%s", poll_mode_name(s.poll_mode, b1, sizeof(b1)));
+	KV(o, "log level", "%s", level_name(s.log_level, b1, sizeof(b1)));
+	KV(o, "apps", "%u", s.apps);
+	KV(o, "fault injector", "%s", s.fault_enabled ? "on" : "off");
+}
+
+static void status_json(const struct dn_out *o, const struct dn_reply *r)
+{
+	struct dn_ctl_status s;
+	struct dn_json j;
+	char b[32];   /* an address, or a mode/level name with a number */
+
+	memcpy(&s, r->payload, sizeof(s));
+	dn_json_init(&j, o->f);
+	dn_json_obj_begin(&j, NULL);
+	dn_json_str(&j, "version", s.version, sizeof(s.version));
+	dn_json_u64(&j, "uptime_ms", s.uptime_ms);
+	dn_json_u64(&j, "pid", s.pid);
+	dn_json_str(&j, "port", s.port_name, sizeof(s.port_name));
+	dn_json_str(&j, "driver", s.driver, sizeof(s.driver));
+	dn_json_str(&j, "mac", mac_str(s.mac, (char[18]){0}), 18);
+	dn_json_bool(&j, "link_up", s.link_up);
+	dn_json_u64(&j, "link_speed_mbps", s.link_speed_mbps);
+	if (s.ip4)
+		dn_json_str(&j, "address", ip4_str(s.ip4, b), sizeof(b));
+	else
+		dn_json_null(&j, "address");
+	dn_json_u64(&j, "prefix_len", s.prefix_len);
+	if (s.gateway)
+		dn_json_str(&j, "gateway", ip4_str(s.gateway, b), sizeof(b));
+	else
+		dn_json_null(&j, "gateway");
+	dn_json_u64(&j, "mtu", s.mtu);
+	dn_json_str(&j, "poll_mode", poll_mode_name(s.poll_mode, b, sizeof(b)), sizeof(b));
+	dn_json_str(&j, "log_level", level_name(s.log_level, b, sizeof(b)), sizeof(b));
+	dn_json_u64(&j, "apps", s.apps);
+	dn_json_bool(&j, "fault_injector", s.fault_enabled);
+	dn_json_obj_end(&j);
+	dn_json_finish(&j);
+}
+
+/* ---- port --------------------------------------------------------------- */
+
+/* The port's counters, named once for both formats. */
+#define DN_PORT_STATS(X) \
+	X(ipackets) X(opackets) X(ibytes) X(obytes) \
+	X(imissed) X(ierrors) X(oerrors) X(rx_nombuf)
+
+static void port_text(const struct dn_out *o, const struct dn_reply *r)
+{
+	struct dn_ctl_port p;
+	char mac[18];
+
+	memcpy(&p, r->payload, sizeof(p));
+	KV(o, "port", "%s", p.port_name);
+	KV(o, "driver", "%s", p.driver);
+	KV(o, "mac", "%s", mac_str(p.mac, mac));
+	if (p.link_up)
+		KV(o, "link", "up, %u Mb/s, %s duplex", p.link_speed_mbps,
+		   p.full_duplex ? "full" : "half");
+	else
+		KV(o, "link", "down");
+	KV(o, "mtu", "%u", p.mtu);
+#define X(f) KV(o, #f, "%" PRIu64, (uint64_t)p.f);
+	DN_PORT_STATS(X)
+#undef X
+}
+
+static void port_json(const struct dn_out *o, const struct dn_reply *r)
+{
+	struct dn_ctl_port p;
+	struct dn_json j;
+	char mac[18];
+
+	memcpy(&p, r->payload, sizeof(p));
+	dn_json_init(&j, o->f);
+	dn_json_obj_begin(&j, NULL);
+	dn_json_str(&j, "port", p.port_name, sizeof(p.port_name));
+	dn_json_str(&j, "driver", p.driver, sizeof(p.driver));
+	dn_json_str(&j, "mac", mac_str(p.mac, mac), sizeof(mac));
+	dn_json_bool(&j, "link_up", p.link_up);
+	dn_json_bool(&j, "full_duplex", p.full_duplex);
+	dn_json_u64(&j, "link_speed_mbps", p.link_speed_mbps);
+	dn_json_u64(&j, "mtu", p.mtu);
+	dn_json_obj_begin(&j, "stats");
+#define X(f) dn_json_u64(&j, #f, p.f);
+	DN_PORT_STATS(X)
+#undef X
+	dn_json_obj_end(&j);
+	dn_json_obj_end(&j);
+	dn_json_finish(&j);
+}
+
+/* ---- arp ---------------------------------------------------------------- */
+
+static void arp_text(const struct dn_out *o, const struct dn_reply *r)
+{
+	uint32_t n = list_count(r);
+	char ip[INET_ADDRSTRLEN], mac[18], st[16];
+
+	fprintf(o->f, "%-15s  %-17s  %-10s  %10s  %6s\n",
+		"ADDRESS", "MAC", "STATE", "AGE(ms)", "QUEUED");
+	for (uint32_t i = 0; i < n; i++) {
+		struct dn_ctl_arp_entry e;
+		list_entry(r, i, &e, sizeof(e));
+		fprintf(o->f, "%-15s  %-17s  %-10s  %10u  %6u\n", ip4_str(e.ip4, ip),
+			e.state == 0 ? "-" : mac_str(e.mac, mac),
+			arp_state_name(e.state, st, sizeof(st)), e.age_ms, e.queued);
+	}
+	if (n == 0)
+		fprintf(o->f, "(no entries)\n");
+}
+
+static void arp_json(const struct dn_out *o, const struct dn_reply *r)
+{
+	uint32_t n = list_count(r);
+	struct dn_json j;
+	char ip[INET_ADDRSTRLEN], mac[18], st[16];
+
+	dn_json_init(&j, o->f);
+	dn_json_obj_begin(&j, NULL);
+	dn_json_arr_begin(&j, "arp");
+	for (uint32_t i = 0; i < n; i++) {
+		struct dn_ctl_arp_entry e;
+		list_entry(r, i, &e, sizeof(e));
+		dn_json_obj_begin(&j, NULL);
+		dn_json_str(&j, "address", ip4_str(e.ip4, ip), sizeof(ip));
+		if (e.state == 0)
+			dn_json_null(&j, "mac");
+		else
+			dn_json_str(&j, "mac", mac_str(e.mac, mac), sizeof(mac));
+		dn_json_str(&j, "state", arp_state_name(e.state, st, sizeof(st)), sizeof(st));
+		dn_json_u64(&j, "age_ms", e.age_ms);
+		dn_json_u64(&j, "queued", e.queued);
+		dn_json_obj_end(&j);
+	}
+	dn_json_arr_end(&j);
+	dn_json_obj_end(&j);
+	dn_json_finish(&j);
+}
+
+/* ---- counters ----------------------------------------------------------- */
+
+/* "show counters PREFIX" filters here: the request carries no filter, so
+ * the daemon needs nothing to support it. */
+static int counter_wanted(const struct dn_out *o, const struct dn_ctl_counter *c)
+{
+	if (o->argc < 1)
+		return 1;
+	return strncmp(c->name, o->argv[0], strlen(o->argv[0])) == 0;
+}
+
+static void counters_text(const struct dn_out *o, const struct dn_reply *r)
+{
+	uint32_t n = list_count(r), shown = 0;
+	int w = 4;
+
+	/* Width of the name column from the names actually shown. */
+	for (uint32_t i = 0; i < n; i++) {
+		struct dn_ctl_counter c;
+		list_entry(r, i, &c, sizeof(c));
+		if (counter_wanted(o, &c) && (int)strlen(c.name) > w)
+			w = (int)strlen(c.name);
+	}
+	fprintf(o->f, "%-*s  %20s\n", w, "NAME", "VALUE");
+	for (uint32_t i = 0; i < n; i++) {
+		struct dn_ctl_counter c;
+		list_entry(r, i, &c, sizeof(c));
+		if (!counter_wanted(o, &c))
+			continue;
+		fprintf(o->f, "%-*s  %20" PRIu64 "\n", w, c.name, c.value);
+		shown++;
+	}
+	if (shown == 0)
+		fprintf(o->f, o->argc ? "(no counters match \"%s\")\n" : "(no counters)\n",
+			o->argc ? o->argv[0] : "");
+}
+
+static void counters_json(const struct dn_out *o, const struct dn_reply *r)
+{
+	uint32_t n = list_count(r);
+	struct dn_json j;
+
+	dn_json_init(&j, o->f);
+	dn_json_obj_begin(&j, NULL);
+	dn_json_arr_begin(&j, "counters");
+	for (uint32_t i = 0; i < n; i++) {
+		struct dn_ctl_counter c;
+		list_entry(r, i, &c, sizeof(c));
+		if (!counter_wanted(o, &c))
+			continue;
+		dn_json_obj_begin(&j, NULL);
+		dn_json_str(&j, "name", c.name, sizeof(c.name));
+		dn_json_u64(&j, "value", c.value);
+		dn_json_obj_end(&j);
+	}
+	dn_json_arr_end(&j);
+	dn_json_obj_end(&j);
+	dn_json_finish(&j);
+}
+
+/* ---- done: replies with no payload (set, kill) ------------------------- */
+
+/* The command's own words say what was done; echo its arguments so the
+ * operator sees what the daemon accepted. */
+static void done_text(const struct dn_out *o, const struct dn_reply *r)
+{
+	(void)r;
+	fputs("ok", o->f);
+	for (int i = 0; i < o->argc; i++)
+		fprintf(o->f, " %s", o->argv[i]);
+	fputc('\n', o->f);
+}
+
+static void done_json(const struct dn_out *o, const struct dn_reply *r)
+{
+	struct dn_json j;
+
+	(void)r;
+	dn_json_init(&j, o->f);
+	dn_json_obj_begin(&j, NULL);
+	dn_json_bool(&j, "ok", 1);
+	dn_json_arr_begin(&j, "args");
+	for (int i = 0; i < o->argc; i++)
+		dn_json_str(&j, NULL, o->argv[i], strlen(o->argv[i]));
+	dn_json_arr_end(&j);
+	dn_json_obj_end(&j);
+	dn_json_finish(&j);
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+static const dn_print_fn dn_views[DN_VIEW_COUNT][DN_FMT_COUNT] = {
+	[DN_VIEW_STATUS]   = { [DN_FMT_TEXT] = status_text,   [DN_FMT_JSON] = status_json },
+	[DN_VIEW_PORT]     = { [DN_FMT_TEXT] = port_text,     [DN_FMT_JSON] = port_json },
+	[DN_VIEW_ARP]      = { [DN_FMT_TEXT] = arp_text,      [DN_FMT_JSON] = arp_json },
+	[DN_VIEW_COUNTERS] = { [DN_FMT_TEXT] = counters_text, [DN_FMT_JSON] = counters_json },
+	[DN_VIEW_DONE]     = { [DN_FMT_TEXT] = done_text,     [DN_FMT_JSON] = done_json },
+};
+
+void dn_print_reply(const struct dn_out *o, enum dn_view v, const struct dn_reply *r)
+{
+	/* A view missing a format is a bug in this table, not the daemon's. */
+	if (v >= DN_VIEW_COUNT || !dn_views[v][o->fmt]) {
+		fprintf(stderr, "dillnetctl: internal error: no printer for this reply\n");
+		return;
+	}
+	dn_views[v][o->fmt](o, r);
+}
+
+void dn_print_error(const struct dn_out *o, const char *cmd, uint32_t result)
+{
+	const char *msg = strerror((int)result);
+
+	fprintf(stderr, "dillnetctl: %s: %s\n", cmd, msg);
+	if (o->fmt == DN_FMT_JSON) {
+		struct dn_json j;
+		dn_json_init(&j, o->f);
+		dn_json_obj_begin(&j, NULL);
+		dn_json_obj_begin(&j, "error");
+		dn_json_u64(&j, "errno", result);
+		dn_json_str(&j, "message", msg, strlen(msg));
+		dn_json_obj_end(&j);
+		dn_json_obj_end(&j);
+		dn_json_finish(&j);
+	}
+}
