@@ -1,0 +1,462 @@
+/*
+ * ARP (RFC 826) for IPv4 over Ethernet, with the cache behaviour of
+ * RFC 1122 2.3.2: entries age out, a bounded number of requests is sent
+ * (at most one per second per address, 2.3.2.1), and only a few frames
+ * wait for a resolution (2.3.2.2, "SHOULD save at least one").
+ *
+ * The cache is a fixed table of DN_ARP_ENTRIES with hash chains, so an
+ * entry never moves and its pending frames hang off it by index.
+ *
+ * States: INCOMPLETE (request sent, frames may wait) -> REACHABLE (learned
+ * or confirmed) -> STALE after DN_ARP_REACHABLE_US (still used; using it
+ * sends a refresh request at most once a second) -> evicted after another
+ * DN_ARP_STALE_US without confirmation.  An INCOMPLETE entry that gets no
+ * reply after DN_ARP_MAX_TRIES requests becomes FAILED: its frames are
+ * dropped and sends answer EHOSTUNREACH until it is freed DN_ARP_FAILED_US
+ * later.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "stack.h"
+
+#define ARP_LEN 28
+
+static const uint8_t bcast_mac[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+static unsigned arp_hash(uint32_t ip)
+{
+	return (uint32_t)(ip * 2654435761u) >> 26;   /* 64 buckets */
+}
+
+_Static_assert(DN_ARP_BUCKETS == 64, "arp_hash assumes 64 buckets");
+_Static_assert(DN_ARP_ENTRIES < DN_ARP_NIL, "entry index fits in u16");
+
+static void set_timer(struct dn_l3 *l3, struct dn_arp_entry *e, uint64_t t)
+{
+	e->timer_us = t;
+	if (t < l3->arp_next_us)
+		l3->arp_next_us = t;
+}
+
+void dn_arp_init(struct dn_stack *st)
+{
+	struct dn_l3 *l3 = &st->l3;
+	for (unsigned i = 0; i < DN_ARP_BUCKETS; i++)
+		l3->arp_bucket[i] = DN_ARP_NIL;
+	for (unsigned i = 0; i < DN_ARP_ENTRIES; i++) {
+		l3->arp[i].state = DN_ARP_FREE;
+		l3->arp[i].next = (uint16_t)(i + 1 < DN_ARP_ENTRIES ? i + 1 : DN_ARP_NIL);
+	}
+	l3->arp_free = 0;
+	l3->arp_used = 0;
+	l3->arp_next_us = UINT64_MAX;
+	for (unsigned i = 0; i < DN_ARP_QUEUE_TOTAL; i++)
+		l3->pend[i].next = (uint16_t)(i + 1 < DN_ARP_QUEUE_TOTAL ? i + 1 : DN_ARP_NIL);
+	l3->pend_free = 0;
+	l3->pend_used = 0;
+}
+
+static struct dn_arp_entry *lookup(struct dn_l3 *l3, uint32_t ip)
+{
+	for (uint16_t i = l3->arp_bucket[arp_hash(ip)]; i != DN_ARP_NIL;
+	     i = l3->arp[i].next)
+		if (l3->arp[i].ip == ip)
+			return &l3->arp[i];
+	return NULL;
+}
+
+/* Drop every frame waiting on e; returns how many. */
+static unsigned queue_drop(struct dn_stack *st, struct dn_arp_entry *e)
+{
+	struct dn_l3 *l3 = &st->l3;
+	unsigned n = 0;
+	uint16_t i = e->q_head;
+	while (i != DN_ARP_NIL) {
+		struct dn_arp_pending *p = &l3->pend[i];
+		uint16_t nx = p->next;
+		st->io->release(st->io_ctx, p->frame);
+		p->frame = NULL;
+		p->next = l3->pend_free;
+		l3->pend_free = i;
+		l3->pend_used--;
+		n++;
+		i = nx;
+	}
+	e->q_head = e->q_tail = DN_ARP_NIL;
+	e->q_len = 0;
+	return n;
+}
+
+/* Send every frame waiting on e, oldest first, to its (now known) MAC. */
+static void queue_flush(struct dn_stack *st, struct dn_arp_entry *e)
+{
+	struct dn_l3 *l3 = &st->l3;
+	uint16_t i = e->q_head;
+	e->q_head = e->q_tail = DN_ARP_NIL;
+	e->q_len = 0;
+	while (i != DN_ARP_NIL) {
+		struct dn_arp_pending *p = &l3->pend[i];
+		uint16_t nx = p->next;
+		void *frame = p->frame;
+		memcpy(p->data, e->mac, 6);
+		p->frame = NULL;
+		p->next = l3->pend_free;
+		l3->pend_free = i;
+		l3->pend_used--;
+		st->io->xmit(st->io_ctx, frame, p->len);
+		i = nx;
+	}
+}
+
+static void entry_free(struct dn_stack *st, struct dn_arp_entry *e)
+{
+	struct dn_l3 *l3 = &st->l3;
+	uint16_t idx = (uint16_t)(e - l3->arp);
+	uint16_t *pp = &l3->arp_bucket[arp_hash(e->ip)];
+	while (*pp != DN_ARP_NIL && *pp != idx)
+		pp = &l3->arp[*pp].next;
+	if (*pp == idx)
+		*pp = e->next;
+	l3->c.arp_resolve_dropped += queue_drop(st, e);
+	memset(e, 0, sizeof *e);
+	e->state = DN_ARP_FREE;
+	e->next = l3->arp_free;
+	l3->arp_free = idx;
+	l3->arp_used--;
+}
+
+/* Rank for eviction when the table is full: lower goes first. */
+static int evict_rank(const struct dn_arp_entry *e)
+{
+	switch (e->state) {
+	case DN_ARP_FAILED:     return 0;
+	case DN_ARP_STALE:      return 1;
+	case DN_ARP_REACHABLE:  return 2;
+	default:                return 3;
+	}
+}
+
+static struct dn_arp_entry *entry_new(struct dn_stack *st, uint32_t ip)
+{
+	struct dn_l3 *l3 = &st->l3;
+	if (l3->arp_free == DN_ARP_NIL) {
+		/* Full: evict the least useful, oldest entry. */
+		struct dn_arp_entry *v = NULL;
+		for (unsigned i = 0; i < DN_ARP_ENTRIES; i++) {
+			struct dn_arp_entry *e = &l3->arp[i];
+			if (!v || evict_rank(e) < evict_rank(v) ||
+			    (evict_rank(e) == evict_rank(v) &&
+			     e->updated_us < v->updated_us))
+				v = e;
+		}
+		l3->c.arp_evicted++;
+		entry_free(st, v);
+	}
+	uint16_t idx = l3->arp_free;
+	struct dn_arp_entry *e = &l3->arp[idx];
+	l3->arp_free = e->next;
+	l3->arp_used++;
+	memset(e, 0, sizeof *e);
+	e->ip = ip;
+	e->q_head = e->q_tail = DN_ARP_NIL;
+	e->updated_us = st->now_us;
+	unsigned h = arp_hash(ip);
+	e->next = l3->arp_bucket[h];
+	l3->arp_bucket[h] = idx;
+	return e;
+}
+
+static void entry_confirm(struct dn_stack *st, struct dn_arp_entry *e,
+			  const uint8_t *mac)
+{
+	memcpy(e->mac, mac, 6);
+	e->state = DN_ARP_REACHABLE;
+	e->tries = 0;
+	e->updated_us = st->now_us;
+	set_timer(&st->l3, e, st->now_us + DN_ARP_REACHABLE_US);
+	st->l3.c.arp_learned++;
+	if (e->q_len)
+		queue_flush(st, e);
+}
+
+/* ---- output ------------------------------------------------------------- */
+
+void dn_arp_send(struct dn_stack *st, uint16_t op, const uint8_t *tha,
+		 uint32_t tpa, const uint8_t *eth_dst)
+{
+	uint8_t *d;
+	uint16_t cap;
+	void *frame = st->io->alloc(st->io_ctx, &d, &cap);
+	if (!frame) {
+		st->l3.c.tx_alloc_fail++;
+		return;
+	}
+	if (cap < DN_ETH_HLEN + ARP_LEN) {
+		st->io->release(st->io_ctx, frame);
+		st->l3.c.tx_alloc_fail++;
+		return;
+	}
+	memcpy(d, eth_dst ? eth_dst : bcast_mac, 6);
+	memcpy(d + 6, st->conf.mac, 6);
+	dn_put16(d + 12, DN_ETH_P_ARP);
+	uint8_t *a = d + DN_ETH_HLEN;
+	dn_put16(a, 1);                 /* htype Ethernet */
+	dn_put16(a + 2, DN_ETH_P_IP);   /* ptype IPv4 */
+	a[4] = 6;
+	a[5] = 4;
+	dn_put16(a + 6, op);
+	memcpy(a + 8, st->conf.mac, 6);
+	dn_put32(a + 14, st->conf.ip4);
+	if (tha)
+		memcpy(a + 18, tha, 6);
+	else
+		memset(a + 18, 0, 6);
+	dn_put32(a + 24, tpa);
+	uint16_t len = DN_ETH_HLEN + ARP_LEN;
+	if (cap >= DN_ETH_ZLEN) {
+		memset(d + len, 0, DN_ETH_ZLEN - len);
+		len = DN_ETH_ZLEN;
+	}
+	st->io->xmit(st->io_ctx, frame, len);
+}
+
+static void send_request(struct dn_stack *st, uint32_t ip)
+{
+	st->l3.c.arp_tx_request++;
+	dn_arp_send(st, 1, NULL, ip, NULL);
+}
+
+void dn_stack_announce(struct dn_stack *st)
+{
+	if (st->conf.ip4 == 0)
+		return;
+	/* RFC 5227 2.3: an ARP request with sender and target IP both ours
+	 * and a zero target MAC, broadcast. */
+	st->l3.c.arp_tx_gratuitous++;
+	dn_arp_send(st, 1, NULL, st->conf.ip4, NULL);
+}
+
+int dn_arp_output(struct dn_stack *st, uint32_t nh, void *frame,
+		  uint8_t *data, uint16_t len)
+{
+	struct dn_l3 *l3 = &st->l3;
+	struct dn_arp_entry *e = lookup(l3, nh);
+	if (!e) {
+		e = entry_new(st, nh);
+		e->state = DN_ARP_INCOMPLETE;
+		e->tries = 1;
+		set_timer(l3, e, st->now_us + DN_ARP_RETRY_US);
+		send_request(st, nh);
+	}
+	switch (e->state) {
+	case DN_ARP_STALE:
+		/* Still usable; ask again, at most once a second
+		 * (RFC 1122 2.3.2.1). */
+		if (st->now_us - e->refresh_us >= DN_ARP_REFRESH_US ||
+		    e->refresh_us == 0) {
+			e->refresh_us = st->now_us;
+			send_request(st, nh);
+		}
+		/* fall through */
+	case DN_ARP_REACHABLE:
+		memcpy(data, e->mac, 6);
+		st->io->xmit(st->io_ctx, frame, len);
+		return 0;
+	case DN_ARP_FAILED:
+		l3->c.arp_unreachable++;
+		st->io->release(st->io_ctx, frame);
+		return EHOSTUNREACH;
+	default: /* INCOMPLETE */
+		break;
+	}
+	if (e->q_len >= DN_ARP_QUEUE_PER || l3->pend_free == DN_ARP_NIL) {
+		l3->c.arp_queue_overflow++;
+		st->io->release(st->io_ctx, frame);
+		return ENOBUFS;
+	}
+	uint16_t i = l3->pend_free;
+	struct dn_arp_pending *p = &l3->pend[i];
+	l3->pend_free = p->next;
+	l3->pend_used++;
+	p->frame = frame;
+	p->data = data;
+	p->len = len;
+	p->next = DN_ARP_NIL;
+	if (e->q_tail == DN_ARP_NIL)
+		e->q_head = i;
+	else
+		l3->pend[e->q_tail].next = i;
+	e->q_tail = i;
+	e->q_len++;
+	l3->c.arp_queued++;
+	return 0;
+}
+
+/* ---- input -------------------------------------------------------------- */
+
+static int bad_sender_ip(const struct dn_stack *st, uint32_t a)
+{
+	uint8_t top = (uint8_t)(a >> 24);
+	return top == 127 || top >= 224 || dn_ip4_is_bcast(st, a);
+}
+
+void dn_arp_input(struct dn_stack *st, const uint8_t *a, size_t len)
+{
+	struct dn_l3 *l3 = &st->l3;
+	l3->c.arp_rx++;
+	/* Trailing bytes (Ethernet padding) are ignored. */
+	if (len < ARP_LEN || dn_get16(a) != 1 || dn_get16(a + 2) != DN_ETH_P_IP ||
+	    a[4] != 6 || a[5] != 4) {
+		l3->c.arp_rx_bad++;
+		return;
+	}
+	uint16_t op = dn_get16(a + 6);
+	if (op != 1 && op != 2) {
+		l3->c.arp_rx_bad++;
+		return;
+	}
+	const uint8_t *sha = a + 8;
+	uint32_t spa = dn_get32(a + 14);
+	uint32_t tpa = dn_get32(a + 24);
+	static const uint8_t zero[6];
+	if ((sha[0] & 1) || memcmp(sha, zero, 6) == 0 ||
+	    memcmp(sha, st->conf.mac, 6) == 0 || bad_sender_ip(st, spa)) {
+		l3->c.arp_rx_bad_sender++;
+		return;
+	}
+	uint32_t me = st->conf.ip4;
+	if (spa != 0 && spa == tpa)
+		l3->c.arp_gratuitous++;
+	if (me != 0 && spa == me) {
+		/* Someone else claims our address (RFC 5227 2.4).  Do not
+		 * learn it; the operator sees the counter. */
+		l3->c.arp_rx_conflict++;
+		return;
+	}
+	/* RFC 826 "merge": update an existing entry for the sender whatever
+	 * the target; spa 0 is an RFC 5227 probe and teaches nothing. */
+	int merged = 0;
+	struct dn_arp_entry *e = spa ? lookup(l3, spa) : NULL;
+	if (e) {
+		entry_confirm(st, e, sha);
+		merged = 1;
+	}
+	if (me == 0 || tpa != me) {
+		if (op == 1 && spa != tpa)
+			l3->c.arp_rx_not_for_us++;
+		else if (op == 2)
+			l3->c.arp_rx_not_for_us++;
+		return;
+	}
+	/* Addressed to us: learn the sender (RFC 826), then answer. */
+	if (!merged && spa != 0) {
+		e = entry_new(st, spa);
+		entry_confirm(st, e, sha);
+	}
+	if (op == 1) {
+		l3->c.arp_rx_request++;
+		l3->c.arp_tx_reply++;
+		dn_arp_send(st, 2, sha, spa, sha);
+	} else {
+		l3->c.arp_rx_reply++;
+	}
+}
+
+/* ---- timers ------------------------------------------------------------- */
+
+uint64_t dn_arp_poll(struct dn_stack *st)
+{
+	struct dn_l3 *l3 = &st->l3;
+	uint64_t now = st->now_us;
+	if (now < l3->arp_next_us)
+		return l3->arp_next_us;
+	uint64_t next = UINT64_MAX;
+	for (unsigned i = 0; i < DN_ARP_ENTRIES; i++) {
+		struct dn_arp_entry *e = &l3->arp[i];
+		if (e->state == DN_ARP_FREE)
+			continue;
+		if (e->timer_us <= now) {
+			switch (e->state) {
+			case DN_ARP_INCOMPLETE:
+				if (e->tries >= DN_ARP_MAX_TRIES) {
+					l3->c.arp_resolve_failed++;
+					l3->c.arp_resolve_dropped += queue_drop(st, e);
+					e->state = DN_ARP_FAILED;
+					e->timer_us = now + DN_ARP_FAILED_US;
+				} else {
+					e->tries++;
+					e->timer_us = now + DN_ARP_RETRY_US;
+					send_request(st, e->ip);
+				}
+				break;
+			case DN_ARP_REACHABLE:
+				e->state = DN_ARP_STALE;
+				e->timer_us = e->updated_us + DN_ARP_REACHABLE_US +
+					      DN_ARP_STALE_US;
+				if (e->timer_us <= now)
+					e->timer_us = now + 1;
+				break;
+			case DN_ARP_STALE:
+				l3->c.arp_evicted++;
+				entry_free(st, e);
+				continue;
+			default: /* FAILED */
+				entry_free(st, e);
+				continue;
+			}
+		}
+		if (e->timer_us < next)
+			next = e->timer_us;
+	}
+	l3->arp_next_us = next;
+	return next;
+}
+
+void dn_arp_fini(struct dn_stack *st)
+{
+	struct dn_l3 *l3 = &st->l3;
+	for (unsigned i = 0; i < DN_ARP_ENTRIES; i++)
+		if (l3->arp[i].state != DN_ARP_FREE)
+			queue_drop(st, &l3->arp[i]);
+}
+
+/* ---- views -------------------------------------------------------------- */
+
+const char *dn_arp_state_name(enum dn_arp_state s)
+{
+	static const char *const names[] = {
+#define DN_X_(name, str) str,
+		DN_ARP_STATES(DN_X_)
+#undef DN_X_
+	};
+	if ((unsigned)s < sizeof names / sizeof names[0])
+		return names[s];
+	return "?";
+}
+
+void dn_arp_foreach(const struct dn_stack *st,
+		    void (*cb)(const struct dn_arp_view *e, void *arg),
+		    void *arg)
+{
+	const struct dn_l3 *l3 = &st->l3;
+	for (unsigned i = 0; i < DN_ARP_ENTRIES; i++) {
+		const struct dn_arp_entry *e = &l3->arp[i];
+		if (e->state == DN_ARP_FREE)
+			continue;
+		struct dn_arp_view v = {
+			.ip = e->ip,
+			.state = (enum dn_arp_state)e->state,
+			.state_name = dn_arp_state_name((enum dn_arp_state)e->state),
+			.age_us = st->now_us >= e->updated_us ?
+				  st->now_us - e->updated_us : 0,
+			.expires_us = e->timer_us > st->now_us ?
+				      e->timer_us - st->now_us : 0,
+			.queued = e->q_len,
+			.tries = e->tries,
+		};
+		if (e->state == DN_ARP_REACHABLE || e->state == DN_ARP_STALE)
+			memcpy(v.mac, e->mac, 6);
+		cb(&v, arg);
+	}
+}
