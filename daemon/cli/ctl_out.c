@@ -74,6 +74,26 @@ static void uptime_str(uint64_t ms, char *buf, size_t n)
 			 (unsigned)(s / 3600), (unsigned)(s % 3600 / 60), (unsigned)(s % 60));
 }
 
+/* Strings from the daemon shown on a terminal: anything but printable
+ * ASCII becomes \xNN, so a hostile or corrupt name cannot send escape
+ * sequences to the operator's terminal.  Device and counter names are
+ * ASCII, so nothing legitimate is mangled. */
+static const char *safe(const char *s, size_t max, char *buf, size_t n)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < max && s[i] && o + 5 < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			buf[o++] = (char)c;
+		else
+			o += (size_t)snprintf(buf + o, n - o, "\\x%02x", c);
+	}
+	buf[o] = '\0';
+	return buf;
+}
+#define SAFE(field) safe((field), sizeof(field), (char[4 * sizeof(field) + 1]){0}, 4 * sizeof(field) + 1)
+
 /* Text key/value line, keys padded so values line up. */
 #define KV(o, key, ...) do { \
 	fprintf((o)->f, "%-16s ", key); \
@@ -103,11 +123,11 @@ static void status_text(const struct dn_out *o, const struct dn_reply *r)
 
 	memcpy(&s, r->payload, sizeof(s));
 	uptime_str(s.uptime_ms, b1, sizeof(b1));
-	KV(o, "version", "%s", s.version);
+	KV(o, "version", "%s", SAFE(s.version));
 	KV(o, "uptime", "%s", b1);
 	KV(o, "pid", "%u", s.pid);
-	KV(o, "port", "%s", s.port_name);
-	KV(o, "driver", "%s", s.driver);
+	KV(o, "port", "%s", SAFE(s.port_name));
+	KV(o, "driver", "%s", SAFE(s.driver));
 	KV(o, "mac", "%s", mac_str(s.mac, b3));
 	if (s.link_up)
 		KV(o, "link", "up, %u Mb/s", s.link_speed_mbps);
@@ -173,8 +193,8 @@ static void port_text(const struct dn_out *o, const struct dn_reply *r)
 	char mac[18];
 
 	memcpy(&p, r->payload, sizeof(p));
-	KV(o, "port", "%s", p.port_name);
-	KV(o, "driver", "%s", p.driver);
+	KV(o, "port", "%s", SAFE(p.port_name));
+	KV(o, "driver", "%s", SAFE(p.driver));
 	KV(o, "mac", "%s", mac_str(p.mac, mac));
 	if (p.link_up)
 		KV(o, "link", "up, %u Mb/s, %s duplex", p.link_speed_mbps,
@@ -280,8 +300,8 @@ static void counters_text(const struct dn_out *o, const struct dn_reply *r)
 	for (uint32_t i = 0; i < n; i++) {
 		struct dn_ctl_counter c;
 		list_entry(r, i, &c, sizeof(c));
-		if (counter_wanted(o, &c) && (int)strlen(c.name) > w)
-			w = (int)strlen(c.name);
+		if (counter_wanted(o, &c) && (int)strlen(SAFE(c.name)) > w)
+			w = (int)strlen(SAFE(c.name));
 	}
 	fprintf(o->f, "%-*s  %20s\n", w, "NAME", "VALUE");
 	for (uint32_t i = 0; i < n; i++) {
@@ -289,7 +309,7 @@ static void counters_text(const struct dn_out *o, const struct dn_reply *r)
 		list_entry(r, i, &c, sizeof(c));
 		if (!counter_wanted(o, &c))
 			continue;
-		fprintf(o->f, "%-*s  %20" PRIu64 "\n", w, c.name, c.value);
+		fprintf(o->f, "%-*s  %20" PRIu64 "\n", w, SAFE(c.name), c.value);
 		shown++;
 	}
 	if (shown == 0)
