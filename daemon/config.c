@@ -766,13 +766,14 @@ static int dn_set(struct dn_ctx *x, const struct dn_item *it, config_setting_t *
 
 	switch (it->kind) {
 	case K_STR:
+		/* Syntax first: its message says more than a length would. */
+		if (it->valid(str, why, sizeof why) < 0) {
+			dn_cerr(x, line, "%s: %s %s", path, q, why);
+			return -1;
+		}
 		if (strlen(str) >= it->size) {
 			dn_cerr(x, line, "%s: %zu bytes long, at most %zu", path,
 			       strlen(str), it->size - 1);
-			return -1;
-		}
-		if (it->valid(str, why, sizeof why) < 0) {
-			dn_cerr(x, line, "%s: %s %s", path, q, why);
 			return -1;
 		}
 		snprintf(f, it->size, "%s", str);
