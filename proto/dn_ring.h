@@ -56,7 +56,8 @@ struct dn_ring {
 void dn_ring_shared_init(struct dn_ring_shared *sh);
 
 /* Set up a private view.  size must be a power of two >= 64; returns -1
- * (EINVAL) otherwise.  Loads and validates the current indices. */
+ * (EINVAL) otherwise.  Loads and validates the current indices (-1 with
+ * EPROTO when tail - head > size). */
 int dn_ring_attach(struct dn_ring *r, struct dn_ring_shared *sh, void *data,
 		   uint32_t size);
 
@@ -90,7 +91,9 @@ void dn_ring_produce(struct dn_ring *r, size_t n);
 /* Wakeup protocol helpers.  prepare_sleep sets the flag with a full fence;
  * the caller then re-checks readable/writable before sleeping and calls
  * cancel_sleep after waking.  *_needs_wakeup are called by the side that
- * just published: true when the other side announced it sleeps. */
+ * just published: true when the other side announced it sleeps; the flag is
+ * cleared then, so a burst of publishes costs one wakeup.  The flag word is
+ * also usable as a futex word (wait while it is 1). */
 void dn_ring_cons_prepare_sleep(struct dn_ring *r);
 void dn_ring_cons_cancel_sleep(struct dn_ring *r);
 void dn_ring_prod_prepare_sleep(struct dn_ring *r);
