@@ -1,0 +1,1261 @@
+/*
+ * test_ipc.c: libdillnet's IPC, handle core and bytestream rules.
+ *
+ * Each test makes its own paths (named after its pid) inside one mkdtemp
+ * directory per test case; the directory is created and removed by an
+ * unchecked fixture, which runs in the runner process, so it is removed even
+ * when a test fails or crashes in its forked child.  Tests that change
+ * process-wide state (rlimits, uid, dillnet_shutdown) do it in a child they
+ * fork themselves, so they also behave under CK_FORK=no.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dillnet.h"
+
+static char tdir[64];
+
+static void dir_setup(void)
+{
+	strcpy(tdir, "/tmp/dnipc.XXXXXX");
+	if (!mkdtemp(tdir))
+		abort();
+	/* Traversable by nobody, so EACCES tests fail on the socket's own
+	 * mode and not on the directory's. */
+	chmod(tdir, 0755);
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(p);
+}
+
+static void dir_teardown(void)
+{
+	nftw(tdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void tpath(char *buf, size_t n, const char *name)
+{
+	snprintf(buf, n, "%s/%d.%s", tdir, (int)getpid(), name);
+}
+
+static int64_t ms_since(int64_t t0)
+{
+	return now() - t0;
+}
+
+/* ---- connection helpers --------------------------------------------- */
+
+struct acc {
+	int l;
+	int h;
+	int err;
+	int64_t deadline;
+	struct ipc_storage *mem;
+	pthread_t th;
+};
+
+static void *acc_main(void *p)
+{
+	struct acc *a = p;
+	a->h = a->mem ? ipc_accept_mem(a->l, a->mem, a->deadline)
+		      : ipc_accept(a->l, a->deadline);
+	a->err = errno;
+	return NULL;
+}
+
+/* A connected pair through a real listener (same process, two threads). */
+static void mkconn_opts(int *cs, int *as, const struct ipc_opts *o)
+{
+	char p[PATH_MAX];
+	tpath(p, sizeof(p), "conn");
+	unlink(p);
+	struct acc a = { .deadline = now() + 2000 };
+	a.l = ipc_listen(p, 8);
+	ck_assert_int_ge(a.l, 0);
+	ck_assert_int_eq(pthread_create(&a.th, NULL, acc_main, &a), 0);
+	*cs = o ? ipc_connect_opts(p, o, NULL, now() + 2000)
+		: ipc_connect(p, now() + 2000);
+	int e = errno;
+	pthread_join(a.th, NULL);
+	ck_assert_msg(*cs >= 0, "connect: %s", strerror(e));
+	ck_assert_msg(a.h >= 0, "accept: %s", strerror(a.err));
+	*as = a.h;
+	ck_assert_int_eq(hclose(a.l), 0);
+}
+
+static void mkconn(int *cs, int *as)
+{
+	mkconn_opts(cs, as, NULL);
+}
+
+/* Run fn in a forked child; returns its exit status (0 = pass). */
+static int in_child(int (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(fn(arg));
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st), "child died by signal %d",
+		      WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	return WEXITSTATUS(st);
+}
+
+/* ---- ipc_connect errors --------------------------------------------- */
+
+static int connect_as_nobody(void *arg)
+{
+	const char *p = arg;
+	if (setgid(65534) < 0 || setuid(65534) < 0)
+		return 100;
+	int s = ipc_connect(p, now() + 200);
+	if (s >= 0)
+		return 101;
+	return errno == EACCES ? 0 : (errno == ETIMEDOUT ? 102 : 103);
+}
+
+static int connect_as_nobody_ok(void *arg)
+{
+	const char *p = arg;
+	if (setgid(65534) < 0 || setuid(65534) < 0)
+		return 100;
+	/* Reaches the listener (nobody accepts): ETIMEDOUT, not EACCES. */
+	int s = ipc_connect(p, now() + 50);
+	return s < 0 && errno == ETIMEDOUT ? 0 : 104;
+}
+
+START_TEST(test_ipc_connect_EACCES)
+{
+	ck_assert_msg(geteuid() == 0, "this test must run as root to drop to nobody");
+	char p[PATH_MAX];
+	tpath(p, sizeof(p), "acc");
+	int l = ipc_listen(p, 8);
+	ck_assert_int_ge(l, 0);
+	/* Control: a writable socket file is reachable by nobody. */
+	ck_assert_int_eq(chmod(p, 0666), 0);
+	ck_assert_int_eq(in_child(connect_as_nobody_ok, p), 0);
+	/* Not writable for nobody: the kernel refuses the connect. */
+	ck_assert_int_eq(chmod(p, 0600), 0);
+	ck_assert_int_eq(in_child(connect_as_nobody, p), 0);
+	hclose(l);
+}
+END_TEST
+
+START_TEST(test_ipc_connect_ECONNREFUSED)
+{
+	char p[PATH_MAX];
+	tpath(p, sizeof(p), "refused");
+	/* A socket file whose socket is gone: nobody listens there. */
+	int fd = socket(AF_LOCAL, SOCK_STREAM, 0);
+	struct sockaddr_un su = { .sun_family = AF_LOCAL };
+	strcpy(su.sun_path, p);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&su, sizeof(su)), 0);
+	close(fd);
+	int64_t t0 = now();
+	ck_assert_int_eq(ipc_connect(p, now() + 1000), -1);
+	ck_assert_int_eq(errno, ECONNREFUSED);
+	ck_assert_int_lt(ms_since(t0), 100);
+}
+END_TEST
+
+START_TEST(test_ipc_connect_EINVAL)
+{
+	ck_assert_int_eq(ipc_connect(NULL, -1), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	char p[PATH_MAX];
+	tpath(p, sizeof(p), "inval");
+	ck_assert_int_eq(ipc_connect_mem(p, NULL, -1), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	/* Misaligned caller storage. */
+	static struct ipc_storage st[2];
+	ck_assert_int_eq(ipc_connect_mem(p, (struct ipc_storage *)((char *)st + 1), -1), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	/* Ring size not a power of two, reserved field set. */
+	struct ipc_opts o = { .ring_size = 5000 };
+	ck_assert_int_eq(ipc_connect_opts(p, &o, NULL, -1), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	struct ipc_opts o2 = { .rsvd = { 1 } };
+	ck_assert_int_eq(ipc_connect_opts(p, &o2, NULL, -1), -1);
+	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+START_TEST(test_ipc_connect_ELOOP)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+	tpath(a, sizeof(a), "loopa");
+	tpath(b, sizeof(b), "loopb");
+	ck_assert_int_eq(symlink(b, a), 0);
+	ck_assert_int_eq(symlink(a, b), 0);
+	ck_assert_int_eq(ipc_connect(a, now() + 1000), -1);
+	ck_assert_int_eq(errno, ELOOP);
+}
+END_TEST
+
+START_TEST(test_ipc_connect_ENAMETOOLONG)
+{
+	struct sockaddr_un su;
+	char p[sizeof(su.sun_path) + 32];
+	/* Exactly sizeof(sun_path) characters: no room for the NUL. */
+	memset(p, 'a', sizeof(su.sun_path));
+	p[sizeof(su.sun_path)] = 0;
+	ck_assert_int_eq(ipc_connect(p, now() + 1000), -1);
+	ck_assert_int_eq(errno, ENAMETOOLONG);
+	memset(p, 'b', sizeof(p) - 1);
+	p[sizeof(p) - 1] = 0;
+	ck_assert_int_eq(ipc_connect(p, now() + 1000), -1);
+	ck_assert_int_eq(errno, ENAMETOOLONG);
+	/* One shorter fits: then it is merely missing. */
+	memset(p, 'c', sizeof(su.sun_path) - 1);
+	p[sizeof(su.sun_path) - 1] = 0;
+	ck_assert_int_eq(ipc_connect(p, now() + 1000), -1);
+	ck_assert_int_eq(errno, ENOENT);
+}
+END_TEST
+
+START_TEST(test_ipc_connect_ENOENT)
+{
+	char p[PATH_MAX];
+	tpath(p, sizeof(p), "missing");
+	ck_assert_int_eq(ipc_connect(p, now() + 1000), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(ipc_connect("", now() + 1000), -1);
+	ck_assert_int_eq(errno, ENOENT);
+}
+END_TEST
+
+START_TEST(test_ipc_connect_ENOTDIR)
+{
+	char f[PATH_MAX], p[PATH_MAX + 8];
+	tpath(f, sizeof(f), "file");
+	int fd = open(f, O_CREAT | O_WRONLY, 0644);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	snprintf(p, sizeof(p), "%s/sock", f);
+	ck_assert_int_eq(ipc_connect(p, now() + 1000), -1);
+	ck_assert_int_eq(errno, ENOTDIR);
+}
+END_TEST
+
+START_TEST(test_ipc_connect_ETIMEDOUT)
+{
+	char p[PATH_MAX];
+	tpath(p, sizeof(p), "slow");
+	int l = ipc_listen(p, 8);   /* never accepts */
+	ck_assert_int_ge(l, 0);
+	int64_t dl = now() + 100;
+	ck_assert_int_eq(ipc_connect(p, dl), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	int64_t late = now() - dl;
+	ck_assert_int_ge(late, 0);
+	ck_assert_int_le(late, 20);
+	/* Deadline 0 never blocks. */
+	int64_t t0 = now();
+	ck_assert_int_eq(ipc_connect(p, 0), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_le(ms_since(t0), 5);
+	hclose(l);
+}
+END_TEST
+
+struct conn_arg {
+	const char *path;
+	int rc, err;
+};
+
+static void *connect_main(void *p)
+{
+	struct conn_arg *a = p;
+	a->rc = ipc_connect(a->path, -1);
+	a->err = errno;
+	return NULL;
+}
+
+static int canceled_connect(void *arg)
+{
+	struct conn_arg a = { .path = arg };
+	pthread_t th;
+	if (pthread_create(&th, NULL, connect_main, &a))
+		return 100;
+	usleep(50 * 1000);
+	int64_t t0 = now();
+	dillnet_shutdown();
+	pthread_join(th, NULL);
+	if (ms_since(t0) > 100)
+		return 101;
+	if (a.rc != -1)
+		return 102;
+	if (a.err != ECANCELED)
+		return 103;
+	/* The library stays shut: new calls are cancelled too. */
+	if (ipc_connect(arg, now() + 100) != -1 || errno != ECANCELED)
+		return 104;
+	return 0;
+}
+
+START_TEST(test_ipc_connect_ECANCELED)
+{
+	char p[PATH_MAX];
+	tpath(p, sizeof(p), "cancel");
+	int l = ipc_listen(p, 8);   /* never accepts: connect blocks */
+	ck_assert_int_ge(l, 0);
+	ck_assert_int_eq(in_child(canceled_connect, p), 0);
+	hclose(l);
+}
+END_TEST
+
+static int emfile_connect(void *arg)
+{
+	struct rlimit rl = { 64, 64 };
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 100;
+	while (dup(0) >= 0)
+		;
+	if (errno != EMFILE)
+		return 101;
+	if (ipc_connect(arg, now() + 1000) != -1)
+		return 102;
+	return errno == EMFILE ? 0 : 103;
+}
+
+START_TEST(test_ipc_connect_EMFILE)
+{
+	char p[PATH_MAX];
+	tpath(p, sizeof(p), "emfile");
+	int l = ipc_listen(p, 8);
+	ck_assert_int_ge(l, 0);
+	ck_assert_int_eq(in_child(emfile_connect, p), 0);
+	hclose(l);
+}
+END_TEST
+
+START_TEST(test_ipc_connect_ECONNRESET)
+{
+	/* A plain AF_LOCAL listener that hangs up on the handshake. */
+	char p[PATH_MAX];
+	tpath(p, sizeof(p), "reset");
+	int fd = socket(AF_LOCAL, SOCK_STREAM, 0);
+	struct sockaddr_un su = { .sun_family = AF_LOCAL };
+	strcpy(su.sun_path, p);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&su, sizeof(su)), 0);
+	ck_assert_int_eq(listen(fd, 8), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int c = accept(fd, NULL, NULL);
+		close(c);
+		_exit(0);
+	}
+	ck_assert_int_eq(ipc_connect(p, now() + 2000), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	waitpid(pid, NULL, 0);
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_ipc_connect_mem_exact)
+{
+	char p[PATH_MAX];
+	tpath(p, sizeof(p), "mem");
+	/* Storage of exactly the documented sizes, from malloc so ASan sees
+	 * any byte past the end. */
+	struct ipc_listener_storage *lm = malloc(IPC_LISTENER_SIZE);
+	struct ipc_storage *cm = malloc(IPC_SIZE);
+	struct ipc_storage *am = malloc(IPC_SIZE);
+	ck_assert_ptr_nonnull(lm);
+	ck_assert_ptr_nonnull(cm);
+	ck_assert_ptr_nonnull(am);
+	struct acc a = { .deadline = now() + 2000, .mem = am };
+	a.l = ipc_listen_mem(p, 8, lm);
+	ck_assert_int_ge(a.l, 0);
+	ck_assert_int_eq(pthread_create(&a.th, NULL, acc_main, &a), 0);
+	int c = ipc_connect_mem(p, cm, now() + 2000);
+	pthread_join(a.th, NULL);
+	ck_assert_int_ge(c, 0);
+	ck_assert_int_ge(a.h, 0);
+	ck_assert_int_eq(bsend(c, "ping", 4, now() + 1000), 0);
+	char buf[4];
+	ck_assert_int_eq(brecv(a.h, buf, 4, now() + 1000), 0);
+	ck_assert_int_eq(memcmp(buf, "ping", 4), 0);
+	ck_assert_int_eq(hclose(c), 0);
+	ck_assert_int_eq(hclose(a.h), 0);
+	ck_assert_int_eq(hclose(a.l), 0);
+	free(lm);
+	free(cm);
+	free(am);
+
+	struct ipc_pair_storage *pm = malloc(IPC_PAIR_SIZE);
+	int s[2];
+	ck_assert_int_eq(ipc_pair_mem(pm, s), 0);
+	ck_assert_int_eq(bsend(s[1], "pong", 4, now() + 1000), 0);
+	ck_assert_int_eq(brecv(s[0], buf, 4, now() + 1000), 0);
+	ck_assert_int_eq(memcmp(buf, "pong", 4), 0);
+	hclose(s[0]);
+	hclose(s[1]);
+	free(pm);
+}
+END_TEST
+
+/* ---- ipc_listen / ipc_accept ------------------------------------------ */
+
+START_TEST(test_ipc_listen_errors)
+{
+	char p[PATH_MAX], f[PATH_MAX], q[PATH_MAX + 8];
+	tpath(p, sizeof(p), "busy");
+	int l = ipc_listen(p, 8);
+	ck_assert_int_ge(l, 0);
+	ck_assert_int_eq(ipc_listen(p, 8), -1);
+	ck_assert_int_eq(errno, EADDRINUSE);
+	hclose(l);
+	ck_assert_int_eq(ipc_listen(NULL, 8), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	snprintf(q, sizeof(q), "%s/nodir/x", tdir);
+	ck_assert_int_eq(ipc_listen(q, 8), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	tpath(f, sizeof(f), "plain");
+	close(open(f, O_CREAT | O_WRONLY, 0644));
+	snprintf(q, sizeof(q), "%s/x", f);
+	ck_assert_int_eq(ipc_listen(q, 8), -1);
+	ck_assert_int_eq(errno, ENOTDIR);
+	char longp[200];
+	memset(longp, 'x', sizeof(longp) - 1);
+	longp[sizeof(longp) - 1] = 0;
+	ck_assert_int_eq(ipc_listen(longp, 8), -1);
+	ck_assert_int_eq(errno, ENAMETOOLONG);
+}
+END_TEST
+
+struct hc_arg {
+	int h;
+	int delay_ms;
+};
+
+static void *hclose_later(void *p)
+{
+	struct hc_arg *a = p;
+	usleep((useconds_t)a->delay_ms * 1000);
+	hclose(a->h);
+	return NULL;
+}
+
+START_TEST(test_ipc_accept_deadlines)
+{
+	char p[PATH_MAX];
+	tpath(p, sizeof(p), "accdl");
+	int l = ipc_listen(p, 8);
+	ck_assert_int_ge(l, 0);
+	int64_t dl = now() + 60;
+	ck_assert_int_eq(ipc_accept(l, dl), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_le(now() - dl, 20);
+	int64_t t0 = now();
+	ck_assert_int_eq(ipc_accept(l, 0), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_le(ms_since(t0), 5);
+	/* hclose from another thread cancels a blocked accept. */
+	struct hc_arg a = { l, 50 };
+	pthread_t th;
+	pthread_create(&th, NULL, hclose_later, &a);
+	t0 = now();
+	ck_assert_int_eq(ipc_accept(l, -1), -1);
+	ck_assert_int_eq(errno, ECANCELED);
+	ck_assert_int_lt(ms_since(t0), 200);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(hclose(l), -1);
+	ck_assert_int_eq(errno, EBADF);
+}
+END_TEST
+
+/* ---- data ------------------------------------------------------------ */
+
+START_TEST(test_ipc_exchange)
+{
+	int c, a;
+	mkconn(&c, &a);
+	char buf[64];
+	ck_assert_int_eq(bsend(c, "hello", 5, now() + 1000), 0);
+	ck_assert_int_eq(brecv(a, buf, 5, now() + 1000), 0);
+	ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
+	ck_assert_int_eq(bsend(a, "world!", 6, now() + 1000), 0);
+	ck_assert_int_eq(brecv(c, buf, 6, now() + 1000), 0);
+	ck_assert_int_eq(memcmp(buf, "world!", 6), 0);
+	/* Zero-length calls succeed without moving anything. */
+	ck_assert_int_eq(bsend(a, buf, 0, 0), 0);
+	ck_assert_int_eq(brecv(c, buf, 0, 0), 0);
+	ck_assert_int_eq(hclose(c), 0);
+	ck_assert_int_eq(hclose(a), 0);
+}
+END_TEST
+
+static int echo_child(void *arg)
+{
+	int c = ipc_connect(arg, now() + 2000);
+	if (c < 0)
+		return 100;
+	char buf[1000];
+	for (;;) {
+		uint32_t n;
+		if (brecv(c, &n, 4, now() + 2000) < 0) {
+			if (errno != EPIPE)
+				return 101;
+			/* A clean end: hclose sends our EOF. */
+			return hclose(c) == 0 ? 0 : 104;
+		}
+		if (n > sizeof(buf) || brecv(c, buf, n, now() + 2000) < 0)
+			return 102;
+		if (bsend(c, &n, 4, now() + 2000) < 0 ||
+		    bsend(c, buf, n, now() + 2000) < 0)
+			return 103;
+	}
+}
+
+START_TEST(test_ipc_exchange_process)
+{
+	char p[PATH_MAX];
+	tpath(p, sizeof(p), "echo");
+	int l = ipc_listen(p, 8);
+	ck_assert_int_ge(l, 0);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(echo_child(p));
+	int s = ipc_accept(l, now() + 2000);
+	ck_assert_int_ge(s, 0);
+	char out[1000], in[1000];
+	for (uint32_t n = 1; n <= sizeof(out); n += 37) {
+		for (uint32_t i = 0; i < n; i++)
+			out[i] = (char)(n * 7 + i);
+		ck_assert_int_eq(bsend(s, &n, 4, now() + 1000), 0);
+		ck_assert_int_eq(bsend(s, out, n, now() + 1000), 0);
+		uint32_t m;
+		ck_assert_int_eq(brecv(s, &m, 4, now() + 1000), 0);
+		ck_assert_uint_eq(m, n);
+		ck_assert_int_eq(brecv(s, in, n, now() + 1000), 0);
+		ck_assert_int_eq(memcmp(in, out, n), 0);
+	}
+	ck_assert_int_eq(ipc_done(s, now() + 1000), 0);
+	int st;
+	waitpid(pid, &st, 0);
+	ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* The child closed after its EPIPE: its hclose sent a clean EOF. */
+	char b;
+	ck_assert_int_eq(brecv(s, &b, 1, now() + 1000), -1);
+	ck_assert_int_eq(errno, EPIPE);
+	hclose(s);
+	hclose(l);
+}
+END_TEST
+
+START_TEST(test_ipc_half_close)
+{
+	int c, a;
+	mkconn(&c, &a);
+	char buf[16];
+	ck_assert_int_eq(bsend(c, "last", 4, now() + 1000), 0);
+	ck_assert_int_eq(ipc_done(c, now() + 1000), 0);
+	/* Our own sends are over: EPIPE, and it stays EPIPE. */
+	ck_assert_int_eq(bsend(c, "x", 1, now() + 1000), -1);
+	ck_assert_int_eq(errno, EPIPE);
+	ck_assert_int_eq(bsend(c, "x", 1, now() + 1000), -1);
+	ck_assert_int_eq(errno, EPIPE);
+	ck_assert_int_eq(ipc_done(c, now() + 1000), -1);
+	ck_assert_int_eq(errno, EPIPE);
+	/* The peer reads what was sent, then EPIPE. */
+	ck_assert_int_eq(brecv(a, buf, 4, now() + 1000), 0);
+	ck_assert_int_eq(memcmp(buf, "last", 4), 0);
+	ck_assert_int_eq(brecv(a, buf, 1, now() + 1000), -1);
+	ck_assert_int_eq(errno, EPIPE);
+	ck_assert_int_eq(brecv(a, buf, 1, 0), -1);
+	ck_assert_int_eq(errno, EPIPE);
+	/* The other direction still works. */
+	ck_assert_int_eq(bsend(a, "back", 4, now() + 1000), 0);
+	ck_assert_int_eq(brecv(c, buf, 4, now() + 1000), 0);
+	ck_assert_int_eq(memcmp(buf, "back", 4), 0);
+	/* A receive asking for more than remains fails with EPIPE. */
+	ck_assert_int_eq(bsend(a, "ab", 2, now() + 1000), 0);
+	ck_assert_int_eq(ipc_done(a, now() + 1000), 0);
+	ck_assert_int_eq(brecv(c, buf, 3, now() + 1000), -1);
+	ck_assert_int_eq(errno, EPIPE);
+	hclose(c);
+	hclose(a);
+}
+END_TEST
+
+struct closer {
+	int h;
+	int rc, err;
+	int64_t deadline;
+};
+
+static void *close_main(void *p)
+{
+	struct closer *x = p;
+	x->rc = ipc_close(x->h, x->deadline);
+	x->err = errno;
+	return NULL;
+}
+
+START_TEST(test_ipc_clean_close)
+{
+	int c, a;
+	mkconn(&c, &a);
+	ck_assert_int_eq(bsend(c, "bye", 3, now() + 1000), 0);
+	ck_assert_int_eq(bsend(a, "unread by c", 11, now() + 1000), 0);
+	/* Both sides close at once: each sends its EOF, drops what it did
+	 * not read, and returns 0 when the peer's EOF arrives. */
+	struct closer x = { c, 0, 0, now() + 1000 };
+	pthread_t th;
+	pthread_create(&th, NULL, close_main, &x);
+	char buf[3];
+	ck_assert_int_eq(brecv(a, buf, 3, now() + 1000), 0);
+	ck_assert_int_eq(ipc_close(a, now() + 1000), 0);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(x.rc, 0);
+	/* Both handles are gone. */
+	ck_assert_int_eq(hclose(c), -1);
+	ck_assert_int_eq(errno, EBADF);
+	ck_assert_int_eq(hclose(a), -1);
+	ck_assert_int_eq(errno, EBADF);
+}
+END_TEST
+
+START_TEST(test_ipc_close_ETIMEDOUT)
+{
+	int c, a;
+	mkconn(&c, &a);
+	/* The peer never ends its side: close waits until the deadline,
+	 * fails, and still releases the handle. */
+	int64_t dl = now() + 50;
+	ck_assert_int_eq(ipc_close(c, dl), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_le(now() - dl, 20);
+	ck_assert_int_eq(bsend(c, "x", 1, 0), -1);
+	ck_assert_int_eq(errno, EBADF);
+	/* c's close sent EOF, then c went away cleanly. */
+	char b;
+	ck_assert_int_eq(brecv(a, &b, 1, now() + 1000), -1);
+	ck_assert_int_eq(errno, EPIPE);
+	/* Sending into a closed peer is a reset. */
+	ck_assert_int_eq(bsend(a, "x", 1, now() + 1000), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	hclose(a);
+}
+END_TEST
+
+START_TEST(test_ipc_hclose_delivers)
+{
+	int c, a;
+	mkconn(&c, &a);
+	/* hclose is like close(2): queued bytes still reach the peer, then
+	 * it sees a clean end. */
+	static char big[300000], got[300000];
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)(i * 31);
+	ck_assert_int_eq(bsend(c, big, sizeof(big), now() + 1000), 0);
+	ck_assert_int_eq(hclose(c), 0);
+	ck_assert_int_eq(brecv(a, got, sizeof(got), now() + 1000), 0);
+	ck_assert_int_eq(memcmp(big, got, sizeof(big)), 0);
+	ck_assert_int_eq(brecv(a, got, 1, now() + 1000), -1);
+	ck_assert_int_eq(errno, EPIPE);
+	hclose(a);
+}
+END_TEST
+
+START_TEST(test_ipc_hclose_unread_resets)
+{
+	int c, a;
+	mkconn(&c, &a);
+	ck_assert_int_eq(bsend(c, "pending", 7, now() + 1000), 0);
+	ck_assert_int_eq(bsend(a, "data", 4, now() + 1000), 0);
+	/* a closes with unread input: like a kernel RST, c loses even the
+	 * bytes a had sent. */
+	ck_assert_int_eq(hclose(a), 0);
+	char b[4];
+	ck_assert_int_eq(brecv(c, b, 4, now() + 1000), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_eq(bsend(c, "x", 1, now() + 1000), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	hclose(c);
+}
+END_TEST
+
+START_TEST(test_ipc_backpressure)
+{
+	int c, a;
+	struct ipc_opts o = { .ring_size = 4096 };
+	mkconn_opts(&c, &a, &o);
+	static char big[1 << 20];
+	/* The peer never reads: the ring fills and bsend fails at its
+	 * deadline, within 20 ms. */
+	int64_t dl = now() + 100;
+	ck_assert_int_eq(bsend(c, big, sizeof(big), dl), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	int64_t late = now() - dl;
+	ck_assert_int_ge(late, 0);
+	ck_assert_int_le(late, 20);
+	/* The direction is unusable from now on. */
+	ck_assert_int_eq(bsend(c, big, 1, now() + 100), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_eq(bsend(c, big, 1, 0), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	/* The other direction is not affected. */
+	ck_assert_int_eq(bsend(a, "ok", 2, now() + 1000), 0);
+	char b[2];
+	ck_assert_int_eq(brecv(c, b, 2, now() + 1000), 0);
+	/* The peer learns that the stream was cut mid-message. */
+	char sink[4096];
+	int rc;
+	while ((rc = brecv(a, sink, sizeof(sink), now() + 1000)) == 0)
+		;
+	ck_assert_int_eq(errno, ECONNRESET);
+	hclose(c);
+	hclose(a);
+}
+END_TEST
+
+START_TEST(test_ipc_deadlines)
+{
+	int s[2];
+	ck_assert_int_eq(ipc_pair(s), 0);
+	char b[8];
+	/* 0: never blocks. */
+	int64_t t0 = now();
+	ck_assert_int_eq(brecv(s[0], b, 1, 0), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_le(ms_since(t0), 5);
+	/* Even that failure leaves the direction unusable. */
+	ck_assert_int_eq(bsend(s[1], "abcd", 4, 0), 0);
+	ck_assert_int_eq(brecv(s[0], b, 4, 0), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	/* ... and 0 succeeds when it can. */
+	ck_assert_int_eq(bsend(s[0], "abcd", 4, 0), 0);
+	ck_assert_int_eq(brecv(s[1], b, 4, 0), 0);
+	ck_assert_int_eq(memcmp(b, "abcd", 4), 0);
+	hclose(s[0]);
+	hclose(s[1]);
+	/* Expiry within 20 ms of the deadline. */
+	ck_assert_int_eq(ipc_pair(s), 0);
+	int64_t dl = now() + 80;
+	ck_assert_int_eq(brecv(s[1], b, 1, dl), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	int64_t late = now() - dl;
+	ck_assert_int_ge(late, 0);
+	ck_assert_int_le(late, 20);
+	/* A failure breaks that direction only. */
+	ck_assert_int_eq(brecv(s[1], b, 1, now() + 100), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_eq(bsend(s[1], "z", 1, 0), 0);
+	ck_assert_int_eq(brecv(s[0], b, 1, 0), 0);
+	/* msleep honours its deadline too. */
+	dl = now() + 30;
+	ck_assert_int_eq(msleep(dl), 0);
+	ck_assert_int_ge(now(), dl);
+	ck_assert_int_le(now() - dl, 20);
+	hclose(s[0]);
+	hclose(s[1]);
+}
+END_TEST
+
+START_TEST(test_ipc_skip)
+{
+	int s[2];
+	ck_assert_int_eq(ipc_pair(s), 0);
+	ck_assert_int_eq(bsend(s[0], "0123456789", 10, 0), 0);
+	char b[4];
+	ck_assert_int_eq(brecv(s[1], NULL, 3, 0), 0);
+	ck_assert_int_eq(brecv(s[1], b, 4, 0), 0);
+	ck_assert_int_eq(memcmp(b, "3456", 4), 0);
+	ck_assert_int_eq(brecv(s[1], NULL, 3, 0), 0);
+	ck_assert_int_eq(brecv(s[1], b, 1, 0), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	/* A NULL buffer with a length is not valid on send. */
+	ck_assert_int_eq(bsend(s[0], NULL, 3, 0), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	hclose(s[0]);
+	hclose(s[1]);
+}
+END_TEST
+
+START_TEST(test_ipc_iolist)
+{
+	int s[2];
+	ck_assert_int_eq(ipc_pair(s), 0);
+	struct iolist i3 = { "ghij", 4, NULL, 0 };
+	struct iolist i2 = { "", 0, &i3, 0 };
+	struct iolist i1 = { "abcdef", 6, &i2, 0 };
+	ck_assert_int_eq(bsendl(s[0], &i1, &i3, now() + 1000), 0);
+	char x[3], y[5];
+	struct iolist r3 = { y, 5, NULL, 0 };
+	struct iolist r2 = { NULL, 2, &r3, 0 };   /* skip "de" */
+	struct iolist r1 = { x, 3, &r2, 0 };
+	ck_assert_int_eq(brecvl(s[1], &r1, &r3, now() + 1000), 0);
+	ck_assert_int_eq(memcmp(x, "abc", 3), 0);
+	ck_assert_int_eq(memcmp(y, "fghij", 5), 0);
+	/* last before the end of the chain: the rest is ignored. */
+	ck_assert_int_eq(bsendl(s[0], &i1, &i1, now() + 1000), 0);
+	char z[6];
+	ck_assert_int_eq(brecv(s[1], z, 6, now() + 1000), 0);
+	ck_assert_int_eq(brecv(s[1], z, 1, 0), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+
+	/* EINVAL cases, on a fresh pair so the failed brecv above does not
+	 * interfere; none of them breaks the stream. */
+	hclose(s[0]);
+	hclose(s[1]);
+	ck_assert_int_eq(ipc_pair(s), 0);
+	ck_assert_int_eq(bsendl(s[0], NULL, &i1, 0), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(bsendl(s[0], &i1, NULL, 0), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(brecvl(s[1], NULL, &r1, 0), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(brecvl(s[1], &r1, NULL, 0), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	struct iolist other = { "q", 1, NULL, 0 };
+	ck_assert_int_eq(bsendl(s[0], &i1, &other, 0), -1);  /* unreachable */
+	ck_assert_int_eq(errno, EINVAL);
+	struct iolist c2, c1 = { "a", 1, &c2, 0 };
+	c2 = (struct iolist){ "b", 1, &c1, 0 };
+	ck_assert_int_eq(bsendl(s[0], &c1, &other, 0), -1);  /* cycle */
+	ck_assert_int_eq(errno, EINVAL);
+	struct iolist self = { "s", 1, NULL, 0 };
+	self.iol_next = &self;
+	ck_assert_int_eq(brecvl(s[1], &self, &other, 0), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	i2.iol_rsvd = 1;
+	ck_assert_int_eq(bsendl(s[0], &i1, &i3, 0), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	i2.iol_rsvd = 0;
+	/* Still usable. */
+	ck_assert_int_eq(bsendl(s[0], &i1, &i3, 0), 0);
+	char all[10];
+	ck_assert_int_eq(brecv(s[1], all, 10, 0), 0);
+	ck_assert_int_eq(memcmp(all, "abcdefghij", 10), 0);
+	hclose(s[0]);
+	hclose(s[1]);
+}
+END_TEST
+
+static int fd_says(int fd, const char *want)
+{
+	char b[16] = { 0 };
+	ssize_t n = read(fd, b, strlen(want));
+	return n == (ssize_t)strlen(want) && memcmp(b, want, (size_t)n) == 0;
+}
+
+START_TEST(test_ipc_fd_passing)
+{
+	int c, a;
+	mkconn(&c, &a);
+	int p1[2], p2[2];
+	ck_assert_int_eq(pipe(p1), 0);
+	ck_assert_int_eq(pipe(p2), 0);
+	ck_assert_int_eq(write(p1[1], "one", 3), 3);
+	ck_assert_int_eq(write(p2[1], "two", 3), 3);
+	ck_assert_int_eq(bsend(c, "AB", 2, now() + 1000), 0);
+	ck_assert_int_eq(ipc_sendfd(c, p1[0], now() + 1000), 0);
+	ck_assert_int_eq(bsend(c, "CD", 2, now() + 1000), 0);
+	ck_assert_int_eq(ipc_sendfd(c, p2[0], now() + 1000), 0);
+	ck_assert_int_eq(ipc_sendfd(c, p2[0], now() + 1000), 0);
+	ck_assert_int_eq(bsend(c, "E", 1, now() + 1000), 0);
+	close(p1[0]);
+	close(p2[0]);
+	char b[2];
+	/* Bytes come before the first descriptor. */
+	ck_assert_int_eq(ipc_recvfd(a, now() + 1000), -1);
+	ck_assert_int_eq(errno, EPROTO);
+	ck_assert_int_eq(brecv(a, b, 2, now() + 1000), 0);
+	ck_assert_int_eq(memcmp(b, "AB", 2), 0);
+	int f1 = ipc_recvfd(a, now() + 1000);
+	ck_assert_int_ge(f1, 0);
+	ck_assert(fd_says(f1, "one"));
+	ck_assert_int_eq(ipc_recvfd(a, 0), -1);
+	ck_assert_int_eq(errno, EPROTO);
+	ck_assert_int_eq(brecv(a, b, 2, now() + 1000), 0);
+	ck_assert_int_eq(memcmp(b, "CD", 2), 0);
+	int f2 = ipc_recvfd(a, now() + 1000);
+	ck_assert_int_ge(f2, 0);
+	int f3 = ipc_recvfd(a, now() + 1000);
+	ck_assert_int_ge(f3, 0);
+	ck_assert(fd_says(f3, "two"));
+	ck_assert_int_eq(brecv(a, b, 1, now() + 1000), 0);
+	ck_assert_int_eq(b[0], 'E');
+	/* Nothing more: recvfd waits for its deadline. */
+	ck_assert_int_eq(ipc_recvfd(a, now() + 30), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	/* Errors: not a descriptor; after done, EPIPE. */
+	ck_assert_int_eq(ipc_sendfd(c, 12345, 0), -1);
+	ck_assert_int_eq(errno, EBADF);
+	ck_assert_int_eq(ipc_done(c, 0), 0);
+	ck_assert_int_eq(ipc_sendfd(c, p1[1], 0), -1);
+	ck_assert_int_eq(errno, EPIPE);
+	close(f1);
+	close(f2);
+	close(f3);
+	close(p1[1]);
+	close(p2[1]);
+	hclose(c);
+	hclose(a);
+}
+END_TEST
+
+static int flood_child(void *arg)
+{
+	int c = ipc_connect(arg, now() + 2000);
+	if (c < 0)
+		return 100;
+	char buf[65536];
+	memset(buf, 'f', sizeof(buf));
+	for (;;)
+		if (bsend(c, buf, sizeof(buf), -1) < 0)
+			return 101;
+}
+
+START_TEST(test_ipc_peer_killed)
+{
+	char p[PATH_MAX];
+	tpath(p, sizeof(p), "kill");
+	int l = ipc_listen(p, 8);
+	ck_assert_int_ge(l, 0);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(flood_child(p));
+	int s = ipc_accept(l, now() + 2000);
+	ck_assert_int_ge(s, 0);
+	static char buf[65536];
+	for (int i = 0; i < 64; i++)
+		ck_assert_int_eq(brecv(s, buf, sizeof(buf), now() + 2000), 0);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	int64_t t0 = now();
+	int rc;
+	while ((rc = brecv(s, buf, 1000, now() + 5000)) == 0)
+		;
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_lt(ms_since(t0), 100);
+	/* And later calls, both directions. */
+	ck_assert_int_eq(brecv(s, buf, 1, now() + 1000), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	int64_t t1 = now();
+	while (bsend(s, buf, sizeof(buf), now() + 5000) == 0)
+		;
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_lt(ms_since(t1), 100);
+	waitpid(pid, NULL, 0);
+	hclose(s);
+	hclose(l);
+}
+END_TEST
+
+/* ---- handle core ----------------------------------------------------- */
+
+struct blocked {
+	int h;
+	int rc, err;
+	int64_t t_end;
+};
+
+static void *brecv_main(void *p)
+{
+	struct blocked *b = p;
+	char c;
+	b->rc = brecv(b->h, &c, 1, -1);
+	b->err = errno;
+	b->t_end = now();
+	return NULL;
+}
+
+START_TEST(test_ipc_EBUSY_ECANCELED)
+{
+	int s[2];
+	ck_assert_int_eq(ipc_pair(s), 0);
+	struct blocked b = { .h = s[0] };
+	pthread_t th;
+	pthread_create(&th, NULL, brecv_main, &b);
+	usleep(50 * 1000);
+	char c;
+	/* Another receive while one is in progress. */
+	ck_assert_int_eq(brecv(s[0], &c, 1, 0), -1);
+	ck_assert_int_eq(errno, EBUSY);
+	/* Sending is a different direction: fine. */
+	ck_assert_int_eq(bsend(s[0], "x", 1, 0), 0);
+	/* Closing the handle cancels the blocked call. */
+	int64_t t0 = now();
+	ck_assert_int_eq(hclose(s[0]), 0);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(b.rc, -1);
+	ck_assert_int_eq(b.err, ECANCELED);
+	ck_assert_int_lt(b.t_end - t0, 50);
+	hclose(s[1]);
+}
+END_TEST
+
+START_TEST(test_ipc_EBADF_ENOTSUP)
+{
+	char b[1] = { 0 };
+	ck_assert_int_eq(bsend(123456, b, 1, 0), -1);
+	ck_assert_int_eq(errno, EBADF);
+	ck_assert_int_eq(brecv(-1, b, 1, 0), -1);
+	ck_assert_int_eq(errno, EBADF);
+	ck_assert_int_eq(hclose(0), -1);
+	ck_assert_int_eq(errno, EBADF);
+	char p[PATH_MAX];
+	tpath(p, sizeof(p), "kind");
+	int l = ipc_listen(p, 8);
+	ck_assert_int_ge(l, 0);
+	ck_assert_int_eq(bsend(l, b, 1, 0), -1);
+	ck_assert_int_eq(errno, ENOTSUP);
+	ck_assert_int_eq(brecv(l, b, 1, 0), -1);
+	ck_assert_int_eq(errno, ENOTSUP);
+	ck_assert_int_eq(ipc_done(l, 0), -1);
+	ck_assert_int_eq(errno, ENOTSUP);
+	ck_assert_int_eq(ipc_sendfd(l, 0, 0), -1);
+	ck_assert_int_eq(errno, ENOTSUP);
+	int s[2];
+	ck_assert_int_eq(ipc_pair(s), 0);
+	ck_assert_int_eq(ipc_accept(s[0], 0), -1);
+	ck_assert_int_eq(errno, ENOTSUP);
+	/* ipc_close on a listener just closes it. */
+	ck_assert_int_eq(ipc_close(l, 0), 0);
+	ck_assert_int_eq(hclose(l), -1);
+	ck_assert_int_eq(errno, EBADF);
+	hclose(s[0]);
+	hclose(s[1]);
+	/* Handle numbers are reused but stale ones fail, not alias. */
+	ck_assert_int_eq(bsend(s[0], b, 1, 0), -1);
+	ck_assert_int_eq(errno, EBADF);
+}
+END_TEST
+
+/* ---- 4 GiB, two threads per side, two processes ---------------------- */
+
+/* Byte p of a direction's stream: a cheap, position-keyed pattern, so any
+ * lost, duplicated or reordered byte shows. */
+static inline uint64_t pat_word(uint64_t w, uint64_t seed)
+{
+	uint64_t z = (w + seed) * 0x9e3779b97f4a7c15ull;
+	return z ^ (z >> 29);
+}
+
+static void pat_fill(uint8_t *buf, uint64_t pos, size_t len, uint64_t seed)
+{
+	size_t i = 0;
+	while (i < len && ((pos + i) & 7)) {
+		uint64_t w = pat_word((pos + i) >> 3, seed);
+		buf[i] = (uint8_t)(w >> (8 * ((pos + i) & 7)));
+		i++;
+	}
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w = pat_word((pos + i) >> 3, seed);
+		memcpy(buf + i, &w, 8);
+	}
+	for (; i < len; i++) {
+		uint64_t w = pat_word((pos + i) >> 3, seed);
+		buf[i] = (uint8_t)(w >> (8 * ((pos + i) & 7)));
+	}
+}
+
+static uint64_t xrand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+#define BIG_TOTAL (4ull << 30)
+#define BIG_MAXIO (256u << 10)
+
+struct mover {
+	int h;
+	uint64_t seed;     /* pattern of the stream this thread handles */
+	uint64_t rseed;    /* sizes */
+	int ok;
+	char msg[128];
+};
+
+/* Random sizes: mostly small, sometimes large, to cross the ring's end in
+ * every way. */
+static size_t rand_size(uint64_t *r)
+{
+	uint64_t x = xrand(r);
+	switch (x & 3) {
+	case 0: return 1 + (size_t)((x >> 8) % 64);
+	case 1: return 1 + (size_t)((x >> 8) % 4096);
+	default: return 1 + (size_t)((x >> 8) % BIG_MAXIO);
+	}
+}
+
+static void *sender_main(void *p)
+{
+	struct mover *m = p;
+	uint8_t *buf = malloc(BIG_MAXIO);
+	uint64_t pos = 0, r = m->rseed;
+	while (pos < BIG_TOTAL) {
+		size_t n = rand_size(&r);
+		if (n > BIG_TOTAL - pos)
+			n = (size_t)(BIG_TOTAL - pos);
+		pat_fill(buf, pos, n, m->seed);
+		if (bsend(m->h, buf, n, now() + 30000) < 0) {
+			snprintf(m->msg, sizeof(m->msg), "bsend at %llu: %s",
+				 (unsigned long long)pos, strerror(errno));
+			free(buf);
+			return NULL;
+		}
+		pos += n;
+	}
+	free(buf);
+	m->ok = 1;
+	return NULL;
+}
+
+static void *receiver_main(void *p)
+{
+	struct mover *m = p;
+	uint8_t *buf = malloc(BIG_MAXIO), *want = malloc(BIG_MAXIO);
+	uint64_t pos = 0, r = m->rseed;
+	while (pos < BIG_TOTAL) {
+		size_t n = rand_size(&r);
+		if (n > BIG_TOTAL - pos)
+			n = (size_t)(BIG_TOTAL - pos);
+		if (brecv(m->h, buf, n, now() + 30000) < 0) {
+			snprintf(m->msg, sizeof(m->msg), "brecv at %llu: %s",
+				 (unsigned long long)pos, strerror(errno));
+			goto out;
+		}
+		pat_fill(want, pos, n, m->seed);
+		if (memcmp(buf, want, n) != 0) {
+			size_t i = 0;
+			while (buf[i] == want[i])
+				i++;
+			snprintf(m->msg, sizeof(m->msg),
+				 "byte %llu differs", (unsigned long long)(pos + i));
+			goto out;
+		}
+		pos += n;
+	}
+	m->ok = 1;
+out:
+	free(buf);
+	free(want);
+	return NULL;
+}
+
+/* One side: send stream `out`, receive stream `in`, on two threads. */
+static int two_threads(int h, uint64_t out, uint64_t in, char *msg, size_t n)
+{
+	struct mover s = { .h = h, .seed = out, .rseed = out * 3 + 1 };
+	struct mover r = { .h = h, .seed = in, .rseed = in * 5 + 7 };
+	pthread_t ts, tr;
+	pthread_create(&ts, NULL, sender_main, &s);
+	pthread_create(&tr, NULL, receiver_main, &r);
+	pthread_join(ts, NULL);
+	pthread_join(tr, NULL);
+	snprintf(msg, n, "%s %s", s.msg, r.msg);
+	return s.ok && r.ok;
+}
+
+static int big_child(void *arg)
+{
+	int c = ipc_connect(arg, now() + 2000);
+	if (c < 0)
+		return 100;
+	char msg[300];
+	if (!two_threads(c, 11, 22, msg, sizeof(msg))) {
+		fprintf(stderr, "child: %s\n", msg);
+		return 101;
+	}
+	/* Both streams done: a clean close on both sides. */
+	return ipc_close(c, now() + 5000) == 0 ? 0 : 102;
+}
+
+START_TEST(test_ipc_4gib_two_threads)
+{
+	char p[PATH_MAX];
+	tpath(p, sizeof(p), "big");
+	int l = ipc_listen(p, 8);
+	ck_assert_int_ge(l, 0);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(big_child(p));
+	int s = ipc_accept(l, now() + 2000);
+	ck_assert_int_ge(s, 0);
+	int64_t t0 = now();
+	char msg[300];
+	int ok = two_threads(s, 22, 11, msg, sizeof(msg));
+	ck_assert_msg(ok, "parent: %s", msg);
+	ck_assert_int_eq(ipc_close(s, now() + 5000), 0);
+	int st;
+	waitpid(pid, &st, 0);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+	fprintf(stderr, "ipc 4 GiB each way, two threads per side: %lld ms\n",
+		(long long)ms_since(t0));
+	hclose(l);
+}
+END_TEST
+
+Suite *ipc_suite(void)
+{
+	Suite *s = suite_create("ipc");
+	TCase *tc = tcase_create("connect_errors");
+	tcase_add_unchecked_fixture(tc, dir_setup, dir_teardown);
+	tcase_add_test(tc, test_ipc_connect_EACCES);
+	tcase_add_test(tc, test_ipc_connect_ECONNREFUSED);
+	tcase_add_test(tc, test_ipc_connect_EINVAL);
+	tcase_add_test(tc, test_ipc_connect_ELOOP);
+	tcase_add_test(tc, test_ipc_connect_ENAMETOOLONG);
+	tcase_add_test(tc, test_ipc_connect_ENOENT);
+	tcase_add_test(tc, test_ipc_connect_ENOTDIR);
+	tcase_add_test(tc, test_ipc_connect_ETIMEDOUT);
+	tcase_add_test(tc, test_ipc_connect_ECANCELED);
+	tcase_add_test(tc, test_ipc_connect_EMFILE);
+	tcase_add_test(tc, test_ipc_connect_ECONNRESET);
+	tcase_add_test(tc, test_ipc_connect_mem_exact);
+	tcase_add_test(tc, test_ipc_listen_errors);
+	tcase_add_test(tc, test_ipc_accept_deadlines);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("stream");
+	tcase_add_unchecked_fixture(tc, dir_setup, dir_teardown);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_ipc_exchange);
+	tcase_add_test(tc, test_ipc_exchange_process);
+	tcase_add_test(tc, test_ipc_half_close);
+	tcase_add_test(tc, test_ipc_clean_close);
+	tcase_add_test(tc, test_ipc_close_ETIMEDOUT);
+	tcase_add_test(tc, test_ipc_hclose_delivers);
+	tcase_add_test(tc, test_ipc_hclose_unread_resets);
+	tcase_add_test(tc, test_ipc_backpressure);
+	tcase_add_test(tc, test_ipc_deadlines);
+	tcase_add_test(tc, test_ipc_skip);
+	tcase_add_test(tc, test_ipc_iolist);
+	tcase_add_test(tc, test_ipc_fd_passing);
+	tcase_add_test(tc, test_ipc_peer_killed);
+	tcase_add_test(tc, test_ipc_EBUSY_ECANCELED);
+	tcase_add_test(tc, test_ipc_EBADF_ENOTSUP);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("bulk");
+	tcase_add_unchecked_fixture(tc, dir_setup, dir_teardown);
+	tcase_set_timeout(tc, 240);
+	tcase_add_test(tc, test_ipc_4gib_two_threads);
+	suite_add_tcase(s, tc);
+	return s;
+}
