@@ -105,25 +105,26 @@ void dn_icmp_input(struct dn_stack *st, const struct dn_ip4_info *ip,
 	}
 }
 
-/* Token bucket in thousandths of a message: DN_ICMP_ERR_RATE per second,
- * DN_ICMP_ERR_BURST deep. */
+/* Token bucket (RFC 1812 4.3.2.8) in millionths of a message, so that
+ * refills of a few microseconds are not lost to rounding: one message costs
+ * 1e6, each microsecond adds DN_ICMP_ERR_RATE, the bucket holds
+ * DN_ICMP_ERR_BURST messages. */
 static int rate_ok(struct dn_stack *st)
 {
 	struct dn_l3 *l3 = &st->l3;
-	const uint64_t max = (uint64_t)DN_ICMP_ERR_BURST * 1000;
-	uint64_t dt = st->now_us - l3->icmp_last_us;
-	if (st->now_us < l3->icmp_last_us)
-		dt = 0;
+	const uint64_t one = 1000000;
+	const uint64_t max = (uint64_t)DN_ICMP_ERR_BURST * one;
+	uint64_t dt = st->now_us > l3->icmp_last_us ?
+		      st->now_us - l3->icmp_last_us : 0;
 	l3->icmp_last_us = st->now_us;
-	/* dt * rate / 1000 millitokens; cap dt first so it cannot overflow. */
-	if (dt > 1000000ULL * DN_ICMP_ERR_BURST)
-		dt = 1000000ULL * DN_ICMP_ERR_BURST;
-	l3->icmp_tokens += dt * DN_ICMP_ERR_RATE / 1000;
+	if (dt > max / DN_ICMP_ERR_RATE)   /* also keeps dt * rate small */
+		dt = max / DN_ICMP_ERR_RATE;
+	l3->icmp_tokens += dt * DN_ICMP_ERR_RATE;
 	if (l3->icmp_tokens > max)
 		l3->icmp_tokens = max;
-	if (l3->icmp_tokens < 1000)
+	if (l3->icmp_tokens < one)
 		return 0;
-	l3->icmp_tokens -= 1000;
+	l3->icmp_tokens -= one;
 	return 1;
 }
 

@@ -184,7 +184,8 @@ struct dn_l3 {
 
 	uint16_t ip_id;                 /* IPv4 identification counter */
 
-	/* ICMP error token bucket (RFC 1812 4.3.2.8), in millitokens. */
+	/* ICMP error token bucket (RFC 1812 4.3.2.8), in millionths of a
+	 * message. */
 	uint64_t icmp_tokens;
 	uint64_t icmp_last_us;
 

@@ -50,7 +50,7 @@ int dn_stack_init(struct dn_stack *st, const struct dn_stack_conf *conf,
 	st->l3.netmask = st->conf.prefix_len == 0 ? 0 :
 		0xffffffffu << (32 - st->conf.prefix_len);
 	dn_arp_init(st);
-	st->l3.icmp_tokens = (uint64_t)DN_ICMP_ERR_BURST * 1000;
+	st->l3.icmp_tokens = (uint64_t)DN_ICMP_ERR_BURST * 1000000;
 	st->l3.icmp_last_us = now_us;
 	/* Start the IP ID somewhere that differs between runs of a real
 	 * daemon (now_us is wall-ish there) but stays fixed in tests. */
