@@ -1,0 +1,1016 @@
+/*
+ * TCP connection lifecycle and the socket API for the app manager:
+ * tables, ISN and port selection, open/close, upcalls, introspection.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tcp_int.h"
+
+/* ---- generated names -------------------------------------------------- */
+
+static const char *const state_names[] = {
+#define DN_X(n, s) s,
+	DN_TCP_STATES(DN_X)
+#undef DN_X
+};
+static const char *const timer_names[] = {
+#define DN_X(n, s) s,
+	DN_TCP_TIMERS(DN_X)
+#undef DN_X
+};
+static const char *const drop_names[] = {
+#define DN_X(n, s) s,
+	DN_TCP_DROPS(DN_X)
+#undef DN_X
+};
+static const char *const counter_names[] = {
+#define DN_X(n, s) s,
+	DN_TCP_COUNTERS(DN_X)
+#undef DN_X
+};
+static const char *const cc_names[] = {
+#define DN_X(n, s) s,
+	DN_TCP_CCS(DN_X)
+#undef DN_X
+};
+
+#define NAME_OF(tab, i) \
+	((i) >= 0 && (size_t)(i) < sizeof(tab) / sizeof(tab[0]) ? tab[i] : "?")
+
+const char *dn_tcp_state_name(int s) { return NAME_OF(state_names, s); }
+const char *dn_tcp_timer_name(int t) { return NAME_OF(timer_names, t); }
+const char *dn_tcp_drop_name(int d) { return NAME_OF(drop_names, d); }
+const char *dn_tcp_counter_name(int c) { return NAME_OF(counter_names, c); }
+const char *dn_tcp_cc_name(int a) { return NAME_OF(cc_names, a); }
+
+int dn_tcp_cc_from_name(const char *name)
+{
+	for (int i = 0; i < DN_TCP_NCC; i++)
+		if (strcmp(name, cc_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* ---- SipHash-2-4: the keyed PRF behind RFC 6528 ISNs, RFC 6056 port
+ * offsets, SYN cookies and the connection hash (so a peer cannot aim
+ * collisions at one chain). ------------------------------------------- */
+
+static inline uint64_t rotl(uint64_t x, int b)
+{
+	return (x << b) | (x >> (64 - b));
+}
+
+#define SIPROUND(v0, v1, v2, v3)                                   \
+	do {                                                       \
+		v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32); \
+		v2 += v3; v3 = rotl(v3, 16); v3 ^= v2;             \
+		v0 += v3; v3 = rotl(v3, 21); v3 ^= v0;             \
+		v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32); \
+	} while (0)
+
+uint64_t dn_tcp_siphash(const uint64_t key[2], const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint64_t v0 = 0x736f6d6570736575ull ^ key[0];
+	uint64_t v1 = 0x646f72616e646f6dull ^ key[1];
+	uint64_t v2 = 0x6c7967656e657261ull ^ key[0];
+	uint64_t v3 = 0x7465646279746573ull ^ key[1];
+	uint64_t b = (uint64_t)len << 56;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t m = 0;
+		for (int k = 0; k < 8; k++)
+			m |= (uint64_t)p[i + k] << (8 * k);
+		v3 ^= m;
+		SIPROUND(v0, v1, v2, v3);
+		SIPROUND(v0, v1, v2, v3);
+		v0 ^= m;
+	}
+	for (int k = 0; i + k < len; k++)
+		b |= (uint64_t)p[i + k] << (8 * k);
+	v3 ^= b;
+	SIPROUND(v0, v1, v2, v3);
+	SIPROUND(v0, v1, v2, v3);
+	v0 ^= b;
+	v2 ^= 0xff;
+	for (int k = 0; k < 4; k++)
+		SIPROUND(v0, v1, v2, v3);
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+static uint64_t tuple_hash(const struct dn_tcp *t, uint32_t laddr,
+			   uint16_t lport, uint32_t faddr, uint16_t fport,
+			   uint32_t extra)
+{
+	uint32_t w[4] = { laddr, faddr, (uint32_t)lport << 16 | fport, extra };
+	return dn_tcp_siphash(t->key, w, sizeof(w));
+}
+
+/* ---- init / fini ---------------------------------------------------- */
+
+int dn_tcp_init(struct dn_stack *st)
+{
+	struct dn_tcp *t = &st->tcp;
+	memset(t, 0, sizeof(*t));
+	struct dn_tcp_conf *c = &t->conf;
+	c->mss_cap = 1460;
+	c->init_cwnd_segs = 10;
+	c->time_wait_us = 60000000ull;
+	c->fin_wait_2_us = 60000000ull;
+	c->delack_us = 40000;
+	c->rto_init_us = 1000000;
+	c->rto_min_us = 200000;
+	c->rto_max_us = 60000000ull;
+	c->syn_retries = 6;
+	c->max_retries = 15;
+	c->keepalive = 0;
+	c->keepalive_probes = 9;
+	c->keepalive_idle_us = 7200ull * 1000000;
+	c->keepalive_intvl_us = 75ull * 1000000;
+	c->cc = DN_TCP_CC_CUBIC;
+	c->sack = 1;
+	c->timestamps = 1;
+	c->wscale = 1;
+	c->syncookies = 1;
+	c->nodelay = 0;
+	c->challenge_ack_limit = 1000;
+	c->max_conns = 16384;
+	c->syn_backlog_max = 1024;
+	c->eph_lo = 32768;
+	c->eph_hi = 60999;
+
+	uint32_t n = 1;
+	while (n < c->max_conns)
+		n <<= 1;
+	t->ht = calloc(n, sizeof(*t->ht));
+	if (!t->ht) {
+		errno = ENOMEM;
+		return -1;
+	}
+	t->ht_mask = n - 1;
+	/* A placeholder key until dn_tcp_set_secret(): the core makes no OS
+	 * calls, so it cannot fetch randomness itself. */
+	t->key[0] = 0x9e3779b97f4a7c15ull ^ st->now_us;
+	t->key[1] = (uint64_t)(uintptr_t)st ^ 0xc2b2ae3d27d4eb4full;
+	t->wheel.tick = st->now_us / DN_TCP_WHEEL_TICK_US;
+	return 0;
+}
+
+void dn_tcp_set_secret(struct dn_stack *st, const uint8_t key[16])
+{
+	uint64_t k[2] = { 0, 0 };
+	for (int i = 0; i < 8; i++) {
+		k[0] |= (uint64_t)key[i] << (8 * i);
+		k[1] |= (uint64_t)key[8 + i] << (8 * i);
+	}
+	/* Rehash existing connections: the bucket depends on the key. */
+	struct dn_tcp *t = &st->tcp;
+	t->key[0] = k[0];
+	t->key[1] = k[1];
+	memset(t->ht, 0, (t->ht_mask + 1) * sizeof(*t->ht));
+	for (struct dn_tcp_conn *c = t->all; c; c = c->anext)
+		if (c->flags & DN_TCPF_IN_HASH) {
+			c->flags &= ~DN_TCPF_IN_HASH;
+			dn_tcp_hash_insert(c);
+		}
+}
+
+static void conn_free_now(struct dn_tcp_conn *c);
+
+void dn_tcp_fini(struct dn_stack *st)
+{
+	struct dn_tcp *t = &st->tcp;
+	while (t->reap) {
+		struct dn_tcp_conn *c = t->reap;
+		t->reap = c->qnext;
+		conn_free_now(c);
+	}
+	while (t->all) {
+		struct dn_tcp_conn *c = t->all;
+		c->flags |= DN_TCPF_FREED;
+		conn_free_now(c);
+	}
+	free(t->ht);
+	t->ht = NULL;
+}
+
+/* ---- reentrancy: upcalls may call back into the API (and close the
+ * connection being processed), so frees are deferred to the outermost
+ * entry point. ------------------------------------------------------- */
+
+void dn_tcp_enter(struct dn_stack *st)
+{
+	st->tcp.depth++;
+}
+
+void dn_tcp_leave(struct dn_stack *st)
+{
+	struct dn_tcp *t = &st->tcp;
+	if (--t->depth > 0)
+		return;
+	while (t->reap) {
+		struct dn_tcp_conn *c = t->reap;
+		t->reap = c->qnext;
+		t->depth++;
+		conn_free_now(c);
+		t->depth--;
+	}
+}
+
+/* ---- tables --------------------------------------------------------- */
+
+static struct dn_tcp_conn **bucket(struct dn_tcp *t, uint32_t laddr,
+				   uint16_t lport, uint32_t faddr,
+				   uint16_t fport)
+{
+	return &t->ht[tuple_hash(t, laddr, lport, faddr, fport, 0) & t->ht_mask];
+}
+
+struct dn_tcp_conn *dn_tcp_lookup(struct dn_stack *st, uint32_t laddr,
+				  uint16_t lport, uint32_t faddr,
+				  uint16_t fport)
+{
+	struct dn_tcp *t = &st->tcp;
+	for (struct dn_tcp_conn *c = *bucket(t, laddr, lport, faddr, fport); c;
+	     c = c->hnext)
+		if (c->lport == lport && c->fport == fport &&
+		    c->laddr == laddr && c->faddr == faddr)
+			return c;
+	return NULL;
+}
+
+void dn_tcp_hash_insert(struct dn_tcp_conn *c)
+{
+	if (c->flags & DN_TCPF_IN_HASH)
+		return;
+	struct dn_tcp_conn **b = bucket(&c->st->tcp, c->laddr, c->lport,
+					c->faddr, c->fport);
+	c->hnext = *b;
+	*b = c;
+	c->flags |= DN_TCPF_IN_HASH;
+}
+
+static void hash_remove(struct dn_tcp_conn *c)
+{
+	if (!(c->flags & DN_TCPF_IN_HASH))
+		return;
+	struct dn_tcp_conn **p = bucket(&c->st->tcp, c->laddr, c->lport,
+					c->faddr, c->fport);
+	for (; *p; p = &(*p)->hnext)
+		if (*p == c) {
+			*p = c->hnext;
+			break;
+		}
+	c->hnext = NULL;
+	c->flags &= ~DN_TCPF_IN_HASH;
+}
+
+static uint32_t lbucket(uint16_t port)
+{
+	return (port * 2654435761u >> 16) & (DN_TCP_LISTEN_BUCKETS - 1);
+}
+
+struct dn_tcp_conn *dn_tcp_lookup_listener(struct dn_stack *st,
+					   uint32_t laddr, uint16_t lport)
+{
+	struct dn_tcp_conn *wild = NULL;
+	for (struct dn_tcp_conn *c = st->tcp.listen[lbucket(lport)]; c;
+	     c = c->hnext) {
+		if (c->lport != lport)
+			continue;
+		if (c->laddr == laddr)
+			return c;
+		if (c->laddr == 0)
+			wild = c;
+	}
+	return wild;
+}
+
+static bool port_in_use(struct dn_stack *st, uint16_t port)
+{
+	for (struct dn_tcp_conn *c = st->tcp.listen[lbucket(port)]; c;
+	     c = c->hnext)
+		if (c->lport == port)
+			return true;
+	return false;
+}
+
+/* ---- allocation ------------------------------------------------------ */
+
+struct dn_tcp_conn *dn_tcp_conn_alloc(struct dn_stack *st)
+{
+	struct dn_tcp *t = &st->tcp;
+	if (t->nconns >= t->conf.max_conns)
+		return NULL;
+	struct dn_tcp_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->st = st;
+	c->state = DN_TCP_CLOSED;
+	c->anext = t->all;
+	if (t->all)
+		t->all->aprev = c;
+	t->all = c;
+	t->nconns++;
+	DN_TCP_CTR(st, CONNS_ALLOC);
+	return c;
+}
+
+static void listener_unlink(struct dn_tcp_conn *l)
+{
+	struct dn_tcp_conn **p = &l->st->tcp.listen[lbucket(l->lport)];
+	for (; *p; p = &(*p)->hnext)
+		if (*p == l) {
+			*p = l->hnext;
+			break;
+		}
+}
+
+/* Remove a child from its listener's accept queue. */
+static void acceptq_remove(struct dn_tcp_conn *c)
+{
+	struct dn_tcp_conn *l = c->parent;
+	if (!l || !(c->flags & DN_TCPF_ACCEPTQ))
+		return;
+	struct dn_tcp_conn *prev = NULL;
+	for (struct dn_tcp_conn *x = l->aq_head; x; prev = x, x = x->qnext) {
+		if (x != c)
+			continue;
+		if (prev)
+			prev->qnext = x->qnext;
+		else
+			l->aq_head = x->qnext;
+		if (l->aq_tail == x)
+			l->aq_tail = prev;
+		l->aq_len--;
+		break;
+	}
+	c->qnext = NULL;
+	c->flags &= ~DN_TCPF_ACCEPTQ;
+}
+
+static void child_detach(struct dn_tcp_conn *c)
+{
+	struct dn_tcp_conn *l = c->parent;
+	if (!l)
+		return;
+	acceptq_remove(c);
+	if (c->state == DN_TCP_SYN_RECEIVED && l->synq_len)
+		l->synq_len--;
+	c->parent = NULL;
+}
+
+static void conn_free_now(struct dn_tcp_conn *c)
+{
+	struct dn_stack *st = c->st;
+	struct dn_tcp *t = &st->tcp;
+	if (c->state == DN_TCP_LISTEN)
+		listener_unlink(c);
+	hash_remove(c);
+	child_detach(c);
+	dn_tcp_timer_clear_all(c);
+	if (c->aprev)
+		c->aprev->anext = c->anext;
+	else
+		t->all = c->anext;
+	if (c->anext)
+		c->anext->aprev = c->aprev;
+	t->nconns--;
+	DN_TCP_CTR(st, CONNS_FREED);
+	bool tell = c->rx || c->tx || c->owner;
+	void *owner = c->owner;
+	if (tell && t->up && t->up->freed)
+		t->up->freed(t->up_ctx, c, owner);
+	free(c);
+}
+
+/* Queue for freeing at the end of the outermost entry point. */
+static void conn_release(struct dn_tcp_conn *c)
+{
+	if (c->flags & DN_TCPF_FREED)
+		return;
+	struct dn_tcp *t = &c->st->tcp;
+	c->flags |= DN_TCPF_FREED;
+	c->flags &= ~DN_TCPF_OWNED;
+	hash_remove(c);
+	child_detach(c);
+	dn_tcp_timer_clear_all(c);
+	if (c->state == DN_TCP_LISTEN) {
+		listener_unlink(c);
+		c->state = DN_TCP_CLOSED;
+	}
+	c->qnext = t->reap;
+	t->reap = c;
+	if (t->depth == 0) {
+		dn_tcp_enter(c->st);
+		dn_tcp_leave(c->st);
+	}
+}
+
+void dn_tcp_set_state(struct dn_tcp_conn *c, int state)
+{
+	struct dn_tcp_conn *l = c->parent;
+	if (l && c->state == DN_TCP_SYN_RECEIVED && state != DN_TCP_SYN_RECEIVED &&
+	    l->synq_len)
+		l->synq_len--;
+	c->state = (uint8_t)state;
+}
+
+void dn_tcp_done(struct dn_tcp_conn *c)
+{
+	dn_tcp_timer_clear_all(c);
+	hash_remove(c);
+	dn_tcp_set_state(c, DN_TCP_CLOSED);
+	if (!(c->flags & DN_TCPF_OWNED))
+		conn_release(c);
+}
+
+static void ring_flag(struct dn_tcp_conn *c, uint32_t f)
+{
+	if (c->rx)
+		dn_ring_set_flag(c->rx, f);
+	if (c->tx)
+		dn_ring_set_flag(c->tx, f);
+}
+
+void dn_tcp_drop_conn(struct dn_tcp_conn *c, int err)
+{
+	struct dn_tcp *t = dn_tcp_of(c);
+	if (c->flags & DN_TCPF_FREED)
+		return;
+	bool connecting = c->state == DN_TCP_SYN_SENT ||
+			  (c->state == DN_TCP_SYN_RECEIVED && !c->parent);
+	if (connecting)
+		DN_TCP_CTR(c->st, ATTEMPT_FAILS);
+	c->soft_err = err;
+	ring_flag(c, DN_RING_F_RESET);
+	bool owned = c->flags & DN_TCPF_OWNED;
+	dn_tcp_done(c);
+	if (!owned || !t->up)
+		return;
+	if (connecting) {
+		if (t->up->connected)
+			t->up->connected(t->up_ctx, c, err);
+	} else if (t->up->reset) {
+		t->up->reset(t->up_ctx, c, err);
+	}
+}
+
+/* ---- ISN (RFC 6528) and ports (RFC 6056) ---------------------------- */
+
+uint32_t dn_tcp_isn(struct dn_stack *st, uint32_t laddr, uint16_t lport,
+		    uint32_t faddr, uint16_t fport)
+{
+	/* ISN = M + F(localip, localport, remoteip, remoteport, secretkey),
+	 * M a 4 us timer (RFC 6528 3). */
+	uint32_t m = (uint32_t)(st->now_us / 4);
+	return m + (uint32_t)tuple_hash(&st->tcp, laddr, lport, faddr, fport,
+					0x6528);
+}
+
+/* RFC 6056 3.3.3 (algorithm 3, simple hash-based): the offset is a keyed
+ * hash of the destination, next_ephemeral walks through the range. */
+static int pick_port(struct dn_stack *st, uint32_t laddr, uint32_t faddr,
+		     uint16_t fport, uint16_t *out)
+{
+	struct dn_tcp *t = &st->tcp;
+	uint32_t lo = t->conf.eph_lo, hi = t->conf.eph_hi;
+	if (lo == 0 || hi < lo)
+		return -1;
+	uint32_t num = hi - lo + 1;
+	uint32_t offset = (uint32_t)tuple_hash(t, laddr, 0, faddr, fport, 0x6056);
+	for (uint32_t count = 0; count < num; count++) {
+		uint16_t port = (uint16_t)(lo + (t->next_ephemeral + offset) % num);
+		t->next_ephemeral++;
+		if (port_in_use(st, port))
+			continue;
+		if (faddr && dn_tcp_lookup(st, laddr, port, faddr, fport))
+			continue;
+		*out = port;
+		return 0;
+	}
+	return -1;
+}
+
+/* ---- per-connection parameters ----------------------------------------- */
+
+uint32_t dn_tcp_ts_now(const struct dn_tcp_conn *c)
+{
+	return (uint32_t)(c->st->now_us / (1000000 / DN_TCP_TS_HZ)) + c->ts_offset;
+}
+
+size_t dn_tcp_tx_queued(struct dn_tcp_conn *c)
+{
+	if (!c->tx)
+		return 0;
+	size_t n = dn_ring_readable(c->tx);
+	if (n == DN_RING_CORRUPT) {
+		DN_TCP_CTR(c->st, RING_CORRUPT);
+		return 0;
+	}
+	return n;
+}
+
+size_t dn_tcp_rx_space(struct dn_tcp_conn *c)
+{
+	if (!c->rx)
+		return 0;
+	size_t n = dn_ring_writable(c->rx);
+	if (n == DN_RING_CORRUPT) {
+		DN_TCP_CTR(c->st, RING_CORRUPT);
+		return 0;
+	}
+	return n;
+}
+
+uint16_t dn_tcp_our_mss(struct dn_stack *st)
+{
+	/* RFC 6691 / 9293 3.7.1: MSS = MTU - fixed IP and TCP headers. */
+	uint32_t mtu = st->conf.mtu ? st->conf.mtu : 1500;
+	uint32_t m = mtu > 40 + DN_TCP_MIN_MSS ? mtu - 40 : DN_TCP_MIN_MSS;
+	if (st->tcp.conf.mss_cap && m > st->tcp.conf.mss_cap)
+		m = st->tcp.conf.mss_cap;
+	return (uint16_t)m;
+}
+
+void dn_tcp_conn_init_params(struct dn_tcp_conn *c)
+{
+	struct dn_tcp *t = dn_tcp_of(c);
+	c->rto_us = t->conf.rto_init_us;
+	c->adv_mss = dn_tcp_our_mss(c->st);
+	c->mss = DN_TCP_DEFAULT_MSS;
+	c->peer_mss = DN_TCP_DEFAULT_MSS;
+	c->cc = dn_tcp_cc_get(t->conf.cc);
+	c->ssthresh = 0x7fffffff;
+	if (t->conf.nodelay)
+		c->flags |= DN_TCPF_NODELAY;
+	if (t->conf.keepalive)
+		c->flags |= DN_TCPF_KEEPALIVE;
+	c->ts_offset = (uint32_t)tuple_hash(t, c->laddr, c->lport, c->faddr,
+					    c->fport, 0x7323);
+	c->last_rx_us = c->st->now_us;
+}
+
+/* Both sides' options are known: effective MSS, windows, cwnd. */
+void dn_tcp_established(struct dn_tcp_conn *c)
+{
+	struct dn_tcp *t = dn_tcp_of(c);
+	uint32_t mss = c->peer_mss;
+	if (mss > c->adv_mss)
+		mss = c->adv_mss;
+	if (c->pmtu_mss && mss > c->pmtu_mss)
+		mss = c->pmtu_mss;
+	/* RFC 6691: the MSS excludes options, so leave room for ours. */
+	if (c->flags & DN_TCPF_TS)
+		mss -= 12;
+	if (mss < DN_TCP_MIN_MSS)
+		mss = DN_TCP_MIN_MSS;
+	c->mss = (uint16_t)mss;
+	/* RFC 6928: IW = min(10*MSS, max(2*MSS, 14600)). */
+	uint32_t iw = t->conf.init_cwnd_segs * mss;
+	uint32_t cap = 2 * mss > 14600 ? 2 * mss : 14600;
+	if (t->conf.init_cwnd_segs > 4 && iw > cap)
+		iw = cap;
+	if (iw < mss)
+		iw = mss;
+	c->cwnd = iw;
+	c->cc->init(c);
+	DN_TCP_CTR(c->st, ESTABLISHED);
+	if (c->flags & DN_TCPF_KEEPALIVE)
+		dn_tcp_timer_set(c, DN_TCP_T_KEEPALIVE, t->conf.keepalive_idle_us);
+}
+
+/* ---- upcall helpers -------------------------------------------------- */
+
+void dn_tcp_upcall_readable(struct dn_tcp_conn *c)
+{
+	struct dn_tcp *t = dn_tcp_of(c);
+	if ((c->flags & DN_TCPF_OWNED) && t->up && t->up->readable)
+		t->up->readable(t->up_ctx, c);
+}
+
+void dn_tcp_upcall_writable(struct dn_tcp_conn *c)
+{
+	struct dn_tcp *t = dn_tcp_of(c);
+	if ((c->flags & DN_TCPF_OWNED) && t->up && t->up->writable)
+		t->up->writable(t->up_ctx, c);
+}
+
+void dn_tcp_upcall_eof(struct dn_tcp_conn *c)
+{
+	struct dn_tcp *t = dn_tcp_of(c);
+	if (c->flags & DN_TCPF_EOF_SENT)
+		return;
+	c->flags |= DN_TCPF_EOF_SENT;
+	if (c->rx)
+		dn_ring_set_flag(c->rx, DN_RING_F_EOF);
+	if ((c->flags & DN_TCPF_OWNED) && t->up && t->up->eof)
+		t->up->eof(t->up_ctx, c);
+}
+
+bool dn_tcp_child_established(struct dn_tcp_conn *c)
+{
+	struct dn_tcp *t = dn_tcp_of(c);
+	struct dn_tcp_conn *l = c->parent;
+	struct dn_ring *rx = NULL, *tx = NULL;
+	void *owner = l ? l->owner : NULL;
+	if (!l || !t->up || !t->up->attach ||
+	    t->up->attach(t->up_ctx, l, c, &rx, &tx, &owner) != 0 || !rx || !tx) {
+		DN_TCP_DROP(c->st, NO_MEMORY);
+		return false;
+	}
+	c->rx = rx;
+	c->tx = tx;
+	c->owner = owner;
+	c->flags |= DN_TCPF_WAS_ATTACHED;
+	c->tx_seq = c->iss + 1;
+	c->flags |= DN_TCPF_ACCEPTQ;
+	c->qnext = NULL;
+	if (l->aq_tail)
+		l->aq_tail->qnext = c;
+	else
+		l->aq_head = c;
+	l->aq_tail = c;
+	l->aq_len++;
+	if (t->up->accept_ready && (l->flags & DN_TCPF_OWNED))
+		t->up->accept_ready(t->up_ctx, l);
+	return true;
+}
+
+/* ---- socket API -------------------------------------------------------- */
+
+struct dn_tcp_conn *dn_tcp_listen(struct dn_stack *st, uint32_t ip,
+				  uint16_t port, int backlog, void *owner,
+				  int *err)
+{
+	int e = 0;
+	struct dn_tcp_conn *c = NULL;
+	dn_tcp_enter(st);
+	if (ip && st->conf.ip4 && ip != st->conf.ip4) {
+		e = EADDRNOTAVAIL;
+		goto out;
+	}
+	if (port == 0) {
+		if (pick_port(st, ip, 0, 0, &port) != 0) {
+			e = EADDRINUSE;
+			goto out;
+		}
+	} else if (port_in_use(st, port)) {
+		e = EADDRINUSE;
+		goto out;
+	}
+	c = dn_tcp_conn_alloc(st);
+	if (!c) {
+		e = ENOMEM;
+		goto out;
+	}
+	c->laddr = ip;
+	c->lport = port;
+	c->state = DN_TCP_LISTEN;
+	c->owner = owner;
+	c->flags |= DN_TCPF_OWNED;
+	if (backlog <= 0)
+		backlog = 1;
+	if (backlog > 65535)
+		backlog = 65535;
+	c->backlog = (uint32_t)backlog;
+	uint32_t b = lbucket(port);
+	c->hnext = st->tcp.listen[b];
+	st->tcp.listen[b] = c;
+out:
+	if (err)
+		*err = e;
+	dn_tcp_leave(st);
+	return c;
+}
+
+struct dn_tcp_conn *dn_tcp_connect(struct dn_stack *st, uint32_t dst_ip,
+				   uint16_t dst_port, uint32_t src_ip,
+				   struct dn_ring *rx, struct dn_ring *tx,
+				   void *owner, int *err)
+{
+	int e = 0;
+	struct dn_tcp_conn *c = NULL;
+	uint16_t lport;
+	dn_tcp_enter(st);
+	if (!dst_ip || !dst_port || !rx || !tx) {
+		e = EINVAL;
+		goto out;
+	}
+	if (!src_ip)
+		src_ip = st->conf.ip4;
+	if (!src_ip) {
+		e = EADDRNOTAVAIL;
+		goto out;
+	}
+	if (pick_port(st, src_ip, dst_ip, dst_port, &lport) != 0) {
+		e = EADDRNOTAVAIL;
+		goto out;
+	}
+	c = dn_tcp_conn_alloc(st);
+	if (!c) {
+		e = ENOMEM;
+		goto out;
+	}
+	c->laddr = src_ip;
+	c->lport = lport;
+	c->faddr = dst_ip;
+	c->fport = dst_port;
+	c->rx = rx;
+	c->tx = tx;
+	c->owner = owner;
+	c->flags |= DN_TCPF_OWNED | DN_TCPF_WAS_ATTACHED;
+	dn_tcp_conn_init_params(c);
+	c->iss = dn_tcp_isn(st, src_ip, lport, dst_ip, dst_port);
+	c->snd_una = c->iss;
+	c->snd_nxt = c->iss;
+	c->snd_max = c->iss;
+	c->tx_seq = c->iss + 1;
+	c->state = DN_TCP_SYN_SENT;
+	dn_tcp_hash_insert(c);
+	DN_TCP_CTR(st, ACTIVE_OPENS);
+	dn_tcp_send_syn(c);
+	if (c->soft_err == ENETUNREACH || c->soft_err == EADDRNOTAVAIL) {
+		/* No route at all: fail now rather than after retries. */
+		e = c->soft_err;
+		c->flags &= ~DN_TCPF_OWNED;
+		c->rx = c->tx = NULL;
+		c->owner = NULL;
+		dn_tcp_done(c);
+		c = NULL;
+	}
+out:
+	if (err)
+		*err = e;
+	dn_tcp_leave(st);
+	return c;
+}
+
+struct dn_tcp_conn *dn_tcp_accept(struct dn_tcp_conn *l, void *owner)
+{
+	if (!l || l->state != DN_TCP_LISTEN || !l->aq_head)
+		return NULL;
+	struct dn_tcp_conn *c = l->aq_head;
+	acceptq_remove(c);
+	c->parent = NULL;
+	c->flags |= DN_TCPF_OWNED;
+	if (owner)
+		c->owner = owner;
+	return c;
+}
+
+void dn_tcp_output_kick(struct dn_tcp_conn *c)
+{
+	if (!c || (c->flags & DN_TCPF_FREED))
+		return;
+	struct dn_stack *st = c->st;
+	dn_tcp_enter(st);
+	switch (c->state) {
+	case DN_TCP_ESTABLISHED:
+	case DN_TCP_CLOSE_WAIT:
+	case DN_TCP_FIN_WAIT_1:
+	case DN_TCP_FIN_WAIT_2:
+	case DN_TCP_CLOSING:
+	case DN_TCP_LAST_ACK:
+		dn_tcp_output(c);
+		break;
+	default:
+		break;
+	}
+	dn_tcp_leave(st);
+}
+
+void dn_tcp_shutdown_wr(struct dn_tcp_conn *c)
+{
+	if (!c || (c->flags & (DN_TCPF_FREED | DN_TCPF_FIN_QUEUED)))
+		return;
+	struct dn_stack *st = c->st;
+	dn_tcp_enter(st);
+	c->flags |= DN_TCPF_FIN_QUEUED;
+	switch (c->state) {
+	case DN_TCP_ESTABLISHED:
+	case DN_TCP_SYN_RECEIVED:
+		dn_tcp_set_state(c, DN_TCP_FIN_WAIT_1);
+		dn_tcp_output(c);
+		break;
+	case DN_TCP_CLOSE_WAIT:
+		dn_tcp_set_state(c, DN_TCP_LAST_ACK);
+		dn_tcp_output(c);
+		break;
+	default:
+		/* SYN-SENT: FIN goes out once established (RFC 9293 3.10.4
+		 * allows queueing it). */
+		break;
+	}
+	dn_tcp_leave(st);
+}
+
+void dn_tcp_abort(struct dn_tcp_conn *c)
+{
+	if (!c || (c->flags & DN_TCPF_FREED))
+		return;
+	struct dn_stack *st = c->st;
+	dn_tcp_enter(st);
+	if (c->state == DN_TCP_LISTEN) {
+		dn_tcp_leave(st);
+		dn_tcp_close(c);
+		return;
+	}
+	/* RFC 9293 3.10.5: RST in SYN-RECEIVED and synchronized states. */
+	if (c->state >= DN_TCP_SYN_RECEIVED && c->state != DN_TCP_TIME_WAIT)
+		dn_tcp_send_rst_conn(c);
+	ring_flag(c, DN_RING_F_RESET);
+	c->flags &= ~DN_TCPF_OWNED;
+	dn_tcp_done(c);
+	dn_tcp_leave(st);
+}
+
+static void close_listener(struct dn_tcp_conn *l)
+{
+	/* Unaccepted connections die with the listener: established ones get
+	 * a RST (they had a handshake), half-open ones just go. */
+	for (struct dn_tcp_conn *c = l->st->tcp.all; c; c = c->anext) {
+		if (c->parent != l || (c->flags & DN_TCPF_FREED))
+			continue;
+		if (c->state != DN_TCP_SYN_RECEIVED)
+			dn_tcp_send_rst_conn(c);
+		dn_tcp_done(c);
+	}
+	conn_release(l);
+}
+
+void dn_tcp_close(struct dn_tcp_conn *c)
+{
+	if (!c || (c->flags & DN_TCPF_FREED))
+		return;
+	struct dn_stack *st = c->st;
+	dn_tcp_enter(st);
+	c->flags &= ~DN_TCPF_OWNED;
+	c->flags |= DN_TCPF_ORPHAN;
+	switch (c->state) {
+	case DN_TCP_LISTEN:
+		close_listener(c);
+		break;
+	case DN_TCP_CLOSED:
+	case DN_TCP_SYN_SENT:
+		dn_tcp_done(c);
+		break;
+	case DN_TCP_TIME_WAIT:
+		break;   /* finishes on its own */
+	default: {
+		/* RFC 2525 2.17 / kernel practice: unread data means the app
+		 * did not take everything: RST instead of FIN. */
+		size_t unread = c->rx ? dn_ring_readable(c->rx) : 0;
+		if (unread == DN_RING_CORRUPT || unread > 0 ||
+		    c->state == DN_TCP_SYN_RECEIVED) {
+			dn_tcp_send_rst_conn(c);
+			ring_flag(c, DN_RING_F_RESET);
+			dn_tcp_done(c);
+			break;
+		}
+		if (!(c->flags & DN_TCPF_FIN_QUEUED)) {
+			c->flags |= DN_TCPF_FIN_QUEUED;
+			if (c->state == DN_TCP_ESTABLISHED)
+				dn_tcp_set_state(c, DN_TCP_FIN_WAIT_1);
+			else if (c->state == DN_TCP_CLOSE_WAIT)
+				dn_tcp_set_state(c, DN_TCP_LAST_ACK);
+			dn_tcp_output(c);
+		}
+		/* An orphan in FIN-WAIT-2 does not wait forever. */
+		if (c->state == DN_TCP_FIN_WAIT_2)
+			dn_tcp_timer_set(c, DN_TCP_T_LINGER,
+					 dn_tcp_of(c)->conf.fin_wait_2_us);
+		break;
+	}
+	}
+	dn_tcp_leave(st);
+}
+
+void dn_tcp_set_nodelay(struct dn_tcp_conn *c, int on)
+{
+	if (on)
+		c->flags |= DN_TCPF_NODELAY;
+	else
+		c->flags &= ~DN_TCPF_NODELAY;
+	if (on)
+		dn_tcp_output_kick(c);
+}
+
+void dn_tcp_set_keepalive(struct dn_tcp_conn *c, int on)
+{
+	if (on) {
+		c->flags |= DN_TCPF_KEEPALIVE;
+		if (dn_tcp_synchronized(c) && c->state != DN_TCP_TIME_WAIT)
+			dn_tcp_timer_set(c, DN_TCP_T_KEEPALIVE,
+					 dn_tcp_of(c)->conf.keepalive_idle_us);
+	} else {
+		c->flags &= ~DN_TCPF_KEEPALIVE;
+		dn_tcp_timer_clear(c, DN_TCP_T_KEEPALIVE);
+	}
+}
+
+/* ---- introspection ----------------------------------------------------- */
+
+int dn_tcp_state(const struct dn_tcp_conn *c)
+{
+	return c->state;
+}
+
+void *dn_tcp_owner(const struct dn_tcp_conn *c)
+{
+	return c->owner;
+}
+
+void dn_tcp_get_addrs(const struct dn_tcp_conn *c, uint32_t *lip,
+		      uint16_t *lport, uint32_t *rip, uint16_t *rport)
+{
+	if (lip)
+		*lip = c->laddr;
+	if (lport)
+		*lport = c->lport;
+	if (rip)
+		*rip = c->faddr;
+	if (rport)
+		*rport = c->fport;
+}
+
+void dn_tcp_get_info(const struct dn_tcp_conn *cc, struct dn_tcp_conn_info *i)
+{
+	struct dn_tcp_conn *c = (struct dn_tcp_conn *)cc;
+	memset(i, 0, sizeof(*i));
+	i->state = c->state;
+	i->local_ip = c->laddr;
+	i->remote_ip = c->faddr;
+	i->local_port = c->lport;
+	i->remote_port = c->fport;
+	if (c->tx && c->state != DN_TCP_LISTEN) {
+		size_t q = dn_tcp_tx_queued(c);
+		uint32_t sent = c->snd_nxt - c->tx_seq;
+		if (DN_SEQ_LT(c->snd_nxt, c->tx_seq))
+			sent = 0;
+		if (sent > q)
+			sent = (uint32_t)q;
+		i->send_q = (uint32_t)q;
+		i->unsent = (uint32_t)q - sent;
+	}
+	if (c->rx && c->state != DN_TCP_LISTEN) {
+		size_t r = dn_ring_readable(c->rx);
+		i->recv_q = r == DN_RING_CORRUPT ? 0 : (uint32_t)r;
+	}
+	if (c->state == DN_TCP_LISTEN) {
+		i->recv_q = c->aq_len;
+		i->send_q = c->backlog;
+	}
+	i->snd_wnd = c->snd_wnd;
+	i->rcv_wnd = c->rcv_adv - c->rcv_nxt;
+	i->cwnd = c->cwnd;
+	i->ssthresh = c->ssthresh;
+	i->mss = c->mss;
+	i->srtt_us = c->srtt_us;
+	i->rttvar_us = c->rttvar_us;
+	i->rto_us = c->rto_us;
+	i->retransmits = c->retransmits;
+	i->backoff = c->backoff;
+	i->cc = c->cc == &dn_tcp_cc_newreno ? DN_TCP_CC_NEWRENO : DN_TCP_CC_CUBIC;
+	i->sack = !!(c->flags & DN_TCPF_SACK);
+	i->timestamps = !!(c->flags & DN_TCPF_TS);
+	i->wscale_snd = (c->flags & DN_TCPF_WS) ? c->snd_wscale : -1;
+	i->wscale_rcv = (c->flags & DN_TCPF_WS) ? c->rcv_wscale : -1;
+	i->owner = c->owner;
+}
+
+void dn_tcp_foreach(struct dn_stack *st,
+		    int (*cb)(const struct dn_tcp_conn_info *i, void *arg),
+		    void *arg)
+{
+	struct dn_tcp_conn_info info;
+	for (struct dn_tcp_conn *c = st->tcp.all; c; c = c->anext) {
+		if (c->flags & DN_TCPF_FREED)
+			continue;
+		dn_tcp_get_info(c, &info);
+		if (cb(&info, arg))
+			break;
+	}
+}
+
+void dn_tcp_counters_foreach(const struct dn_stack *st,
+			     void (*cb)(const char *name, uint64_t value,
+					void *arg),
+			     void *arg)
+{
+	for (int i = 0; i < DN_TCP_NCOUNTERS; i++)
+		cb(counter_names[i], st->tcp.ctr[i], arg);
+	for (int i = 0; i < DN_TCP_NDROPS; i++)
+		cb(drop_names[i], st->tcp.drop[i], arg);
+}
+
+uint64_t dn_tcp_poll(struct dn_stack *st)
+{
+	dn_tcp_enter(st);
+	uint64_t r = dn_tcp_wheel_poll(st);
+	dn_tcp_leave(st);
+	return r;
+}
