@@ -97,6 +97,110 @@ struct dn_ctl_loglevel {
 	char level[16];
 };
 
+/* ---- app payloads (app.sock) ---------------------------------------
+ *
+ * Which path carries what: requests here create, name or destroy state and
+ * each needs an errno reply (attach, detach, listen, connect, accept,
+ * shutdown, close).  Data-path hints (tx kick, rx window update) and
+ * readiness/completion events travel as records in the region's command
+ * and event rings instead (dn_region.h): no system call unless the other
+ * side sleeps, no reply needed.
+ *
+ * Socket ids are chosen by the daemon and only mean something to the app
+ * that got them; the daemon checks every id against that app's table.
+ */
+
+/* APP_ATTACH request: 0 fields mean "policy default"; the daemon caps
+ * every request at the policy limit. */
+struct dn_app_attach_req {
+	uint32_t want_slots;
+	uint32_t flags;               /* must be 0 */
+};
+
+/* APP_ATTACH reply.  With it, as SCM_RIGHTS in this order (nfds of them):
+ *   [0] memfd of the region (sealed: no shrink, no grow, no more seals),
+ *   [1] eventfd the daemon signals to wake the app (events, rx data,
+ *       tx/command room),
+ *   [2] eventfd the app signals to wake the daemon (commands).
+ * The app maps region_size bytes and checks them with dn_region_attach();
+ * the layout fields repeat the region header so a mismatch is caught
+ * before mapping. */
+#define DN_ATTACH_NFDS 3
+struct dn_app_attach_rep {
+	uint64_t region_size;
+	uint32_t layout_version;      /* DN_REGION_VERSION */
+	uint32_t nslots;
+	uint32_t rx_size;
+	uint32_t tx_size;
+	uint32_t app_id;              /* daemon's id for logs and ctl */
+	uint32_t nfds;                /* DN_ATTACH_NFDS */
+	uint32_t max_listen;          /* policy: listeners this app may own */
+	uint32_t pad;
+};
+
+/* TCP_LISTEN: port 0 picks a port, written back in the reply. */
+struct dn_tcp_listen_req {
+	uint32_t ip4;                 /* host order; 0 = any local address */
+	uint16_t port;
+	uint16_t pad;
+	uint32_t backlog;
+	uint32_t flags;               /* must be 0 */
+};
+
+/* TCP_CONNECT: the reply comes once the SYN is queued; completion is an
+ * EVT_CONNECTED in the event ring with result 0 or the errno, so the app
+ * enforces its own deadline (and TCP_CLOSEs with DN_CLOSE_ABORT on
+ * expiry). */
+struct dn_tcp_connect_req {
+	uint32_t ip4;                 /* host order */
+	uint16_t port;
+	uint16_t pad;
+	uint32_t flags;               /* must be 0 */
+	uint32_t pad2;
+};
+
+/* Requests naming one existing socket: TCP_ACCEPT (sock = listener;
+ * EAGAIN when nothing is pending, wait for EVT_ACCEPTABLE), TCP_SHUTDOWN
+ * (FIN after the bytes in the tx ring when the daemon sees this request),
+ * TCP_CLOSE (how: DN_CLOSE_*). */
+#define DN_CLOSE_GRACEFUL 0  /* like close(2): queued data then FIN, RST if unread rx */
+#define DN_CLOSE_ABORT    1  /* RST now, drop everything */
+struct dn_tcp_sock_req {
+	uint32_t sock;
+	uint32_t how;                 /* TCP_CLOSE only; 0 otherwise */
+};
+
+/* Reply to TCP_LISTEN, TCP_CONNECT and TCP_ACCEPT. */
+struct dn_tcp_sock_rep {
+	uint32_t sock;                /* socket id for commands and requests */
+	uint32_t slot;                /* buffer slot; DN_SLOT_NONE for listeners */
+	uint32_t local_ip4;           /* host order */
+	uint32_t peer_ip4;            /* 0 for listeners */
+	uint16_t local_port;          /* the bound port (listen port 0 resolved) */
+	uint16_t peer_port;
+	uint32_t pad;
+};
+
+/* ---- ctl payloads for apps ----------------------------------------- */
+struct dn_ctl_app {
+	uint32_t pid;
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t app_id;
+	uint64_t attach_time_ms;      /* CLOCK_REALTIME, ms since the epoch */
+	uint32_t sockets;             /* open sockets incl. listeners */
+	uint32_t slots;               /* buffer slots in its region */
+	uint64_t region_size;
+	uint64_t bytes_in;            /* payload delivered to the app */
+	uint64_t bytes_out;           /* payload taken from the app */
+	char     name[32];            /* from its HELLO, NUL-terminated */
+};
+
+struct dn_ctl_kill_app {
+	uint32_t pid;                 /* every app of this pid; ESRCH if none */
+	uint32_t pad;
+};
+
 /*
  * Message types, written once.  X(NAME, number, request payload rule,
  * reply payload rule).  Rules: DN_SZ_NONE, DN_SZ_FIXED(type),
@@ -104,11 +208,20 @@ struct dn_ctl_loglevel {
  */
 #define DN_MSG_TYPES(X) \
 	X(HELLO,         1, DN_SZ_FIXED(struct dn_msg_hello),  DN_SZ_FIXED(struct dn_msg_hello)) \
+	X(APP_ATTACH,    2, DN_SZ_FIXED(struct dn_app_attach_req), DN_SZ_FIXED(struct dn_app_attach_rep)) \
+	X(APP_DETACH,    3, DN_SZ_NONE,                        DN_SZ_NONE) \
+	X(TCP_LISTEN,    4, DN_SZ_FIXED(struct dn_tcp_listen_req), DN_SZ_FIXED(struct dn_tcp_sock_rep)) \
+	X(TCP_CONNECT,   5, DN_SZ_FIXED(struct dn_tcp_connect_req), DN_SZ_FIXED(struct dn_tcp_sock_rep)) \
+	X(TCP_ACCEPT,    6, DN_SZ_FIXED(struct dn_tcp_sock_req), DN_SZ_FIXED(struct dn_tcp_sock_rep)) \
+	X(TCP_SHUTDOWN,  7, DN_SZ_FIXED(struct dn_tcp_sock_req), DN_SZ_NONE) \
+	X(TCP_CLOSE,     8, DN_SZ_FIXED(struct dn_tcp_sock_req), DN_SZ_NONE) \
 	X(CTL_STATUS,   16, DN_SZ_NONE,                        DN_SZ_FIXED(struct dn_ctl_status)) \
 	X(CTL_PORT,     17, DN_SZ_NONE,                        DN_SZ_FIXED(struct dn_ctl_port)) \
 	X(CTL_ARP,      18, DN_SZ_NONE,                        DN_SZ_LIST(struct dn_ctl_arp_entry)) \
 	X(CTL_COUNTERS, 19, DN_SZ_NONE,                        DN_SZ_LIST(struct dn_ctl_counter)) \
-	X(CTL_LOGLEVEL, 20, DN_SZ_FIXED(struct dn_ctl_loglevel), DN_SZ_NONE)
+	X(CTL_LOGLEVEL, 20, DN_SZ_FIXED(struct dn_ctl_loglevel), DN_SZ_NONE) \
+	X(CTL_APPS,     21, DN_SZ_NONE,                        DN_SZ_LIST(struct dn_ctl_app)) \
+	X(CTL_KILL_APP, 22, DN_SZ_FIXED(struct dn_ctl_kill_app), DN_SZ_NONE)
 
 enum dn_msg_type {
 #define X(name, num, rq, rp) DN_MSG_##name = num,

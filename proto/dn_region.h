@@ -1,0 +1,250 @@
+/*
+ * dn_region: the per-app shared-memory region (a sealed memfd the daemon
+ * creates at APP_ATTACH and maps; the app maps the same fd).
+ *
+ *   offset 0          struct dn_region_hdr      written once by the daemon
+ *   hdr.cmd_ring_off  struct dn_ring_shared     command ring indices
+ *   hdr.evt_ring_off  struct dn_ring_shared     event ring indices
+ *   hdr.cmd_data_off  cmd_size bytes            command records (app -> daemon)
+ *   hdr.evt_data_off  evt_size bytes            event records (daemon -> app)
+ *   hdr.slots_off     nslots x slot_size        socket buffers, page aligned
+ *
+ * A slot (one per TCP connection, allocated by the daemon, named in the
+ * TCP_CONNECT / TCP_ACCEPT replies) is:
+ *
+ *   +0                 struct dn_slot_hdr: rx ring indices, tx ring indices
+ *   +DN_SLOT_HDR_SIZE  rx data (rx_size bytes): daemon produces, app consumes
+ *   +.. + rx_size      tx data (tx_size bytes): app produces, daemon consumes;
+ *                      unacknowledged bytes stay here (retransmission buffer)
+ *
+ * Slots and data areas are page aligned so the daemon can give a freed
+ * slot's pages back (fallocate PUNCH_HOLE on the memfd) and idle sockets
+ * cost no memory.
+ *
+ * Everything is at offsets from the region base, never pointers: the two
+ * sides map it at different addresses, and the daemon must not follow
+ * anything an app could redirect.  The daemon keeps its own copy of the
+ * layout (struct dn_region_layout) and never reads the header back; the
+ * library validates the header against the size of what it mapped.
+ *
+ * Records: the command and event rings are dn_ring byte rings carrying
+ * whole 32-byte records (struct dn_cmd, struct dn_evt).  Ring sizes are
+ * multiples of the record size, and a writer publishes only whole records,
+ * so a readable count that is not a multiple of the record size is itself
+ * a protocol violation.
+ *
+ * Which path carries what (see also dn_msg.h):
+ *  - The control socket (SOCK_SEQPACKET request/reply) carries everything
+ *    that creates, names or destroys state, or must report an errno:
+ *    attach, detach, listen, connect, accept, shutdown, close.  These are
+ *    rare next to data, each needs exactly one reply, and the kernel gives
+ *    ordering, flow control and peer death for free.
+ *  - The command ring carries data-path hints that need no reply: "I put
+ *    bytes in my tx ring" (TX), "I freed room in my rx ring" (RX, a window
+ *    update), and NOP (answered by an EVT_NOP: liveness and benchmarks).
+ *    They are idempotent; the daemon re-reads the socket's ring indices
+ *    anyway, so a duplicate or forged command costs only work.
+ *  - The event ring carries readiness and completions from the daemon:
+ *    readable, writable, connect finished, accept pending, reset, closed.
+ *    When it is full the daemon drops the event and bumps evt_lost; an app
+ *    that sees evt_lost change rescans all its sockets.  Symmetrically an
+ *    app whose command ring is full bumps cmd_lost and the daemon, seeing
+ *    it change, rescans that app's sockets.
+ *  - Wakeups: the dn_ring sleeping-flag handshake on each ring, with two
+ *    eventfds passed at attach: one the daemon signals (app wakes: events or
+ *    command-ring room, rx data, tx room) and one the app signals (daemon
+ *    wakes: commands).
+ */
+#ifndef DN_REGION_H
+#define DN_REGION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dn_ring.h"
+
+#define DN_REGION_MAGIC    0x47524e44u   /* "DNRG" little-endian */
+#define DN_REGION_VERSION  1u
+#define DN_REGION_PAGE     4096u
+#define DN_SLOT_HDR_SIZE   DN_REGION_PAGE
+#define DN_SLOT_NONE       UINT32_MAX     /* listeners own no buffer slot */
+
+/* Limits the layout accepts (both sides check them). */
+#define DN_REGION_MAX_SLOTS   65536u
+#define DN_REGION_MIN_BUF     DN_REGION_PAGE           /* rx/tx ring bytes */
+#define DN_REGION_MAX_BUF     (64u << 20)
+#define DN_REGION_MAX_SIZE    (64ull << 30)
+
+/* Defaults for the daemon config. */
+#define DN_REGION_DEF_SLOTS   64u
+#define DN_REGION_DEF_RX      (256u << 10)
+#define DN_REGION_DEF_TX      (256u << 10)
+
+/* ---- records ----------------------------------------------------------- */
+
+/* Commands, app -> daemon.  X(NAME, number, what the daemon does). */
+#define DN_CMD_TYPES(X) \
+	X(NOP, 1, "answer with EVT_NOP carrying the same cookie") \
+	X(TX,  2, "socket's tx tail moved: send what the window allows") \
+	X(RX,  3, "socket's rx head moved: room freed, maybe update window")
+
+enum dn_cmd_op {
+#define X(name, num, what) DN_CMD_##name = num,
+	DN_CMD_TYPES(X)
+#undef X
+};
+
+struct dn_cmd {
+	uint16_t op;       /* DN_CMD_* */
+	uint16_t flags;    /* must be 0 */
+	uint32_t sock;     /* socket id from a control reply (0 for NOP) */
+	uint64_t cookie;   /* opaque to the daemon; echoed by NOP */
+	uint64_t arg[2];   /* per op; must be 0 where unused */
+};
+
+/* Events, daemon -> app. */
+#define DN_EVT_TYPES(X) \
+	X(NOP,        1, "reply to CMD_NOP, cookie echoed") \
+	X(READABLE,   2, "rx tail moved or rx EOF set") \
+	X(WRITABLE,   3, "tx head moved: acknowledged bytes freed") \
+	X(CONNECTED,  4, "a pending connect finished; result 0 or errno") \
+	X(ACCEPTABLE, 5, "listener has a connection to accept") \
+	X(RESET,      6, "connection broke; result is the errno (ECONNRESET...)") \
+	X(CLOSED,     7, "daemon released the socket and its slot")
+
+enum dn_evt_op {
+#define X(name, num, what) DN_EVT_##name = num,
+	DN_EVT_TYPES(X)
+#undef X
+};
+
+struct dn_evt {
+	uint16_t op;       /* DN_EVT_* */
+	uint16_t flags;
+	uint32_t sock;
+	int32_t  result;   /* 0 or a positive errno */
+	uint32_t pad;
+	uint64_t cookie;   /* NOP: the command's cookie */
+	uint64_t arg;
+};
+
+_Static_assert(sizeof(struct dn_cmd) == 32, "dn_cmd is a 32-byte record");
+_Static_assert(sizeof(struct dn_evt) == 32, "dn_evt is a 32-byte record");
+
+/* Name of an op for logs, or NULL. */
+const char *dn_cmd_name(uint16_t op);
+const char *dn_evt_name(uint16_t op);
+
+/* ---- layout ------------------------------------------------------------ */
+
+/* Slot header: the shared indices of the slot's two rings. */
+struct dn_slot_hdr {
+	struct dn_ring_shared rx;  /* daemon produces, app consumes */
+	struct dn_ring_shared tx;  /* app produces, daemon consumes */
+};
+_Static_assert(sizeof(struct dn_slot_hdr) <= DN_SLOT_HDR_SIZE, "slot header fits");
+
+/* The layout, computed by dn_region_layout(); the daemon keeps this copy
+ * privately.  All offsets are from the region base, in bytes. */
+struct dn_region_layout {
+	uint64_t total_size;    /* bytes to map (a multiple of the page size) */
+	uint64_t cmd_ring_off;  /* struct dn_ring_shared of the command ring */
+	uint64_t evt_ring_off;  /* struct dn_ring_shared of the event ring */
+	uint64_t cmd_data_off;  /* command ring data, cmd_size bytes */
+	uint64_t evt_data_off;  /* event ring data, evt_size bytes */
+	uint64_t slots_off;     /* first slot, page aligned */
+	uint64_t slot_size;     /* DN_SLOT_HDR_SIZE + rx_size + tx_size */
+	uint32_t cmd_size;      /* power of two, multiple of sizeof(dn_cmd) */
+	uint32_t evt_size;      /* power of two, multiple of sizeof(dn_evt) */
+	uint32_t nslots;        /* socket buffer slots */
+	uint32_t rx_size;       /* per-slot rx ring bytes, power of two */
+	uint32_t tx_size;       /* per-slot tx ring bytes, power of two */
+	uint32_t pad;
+};
+
+/*
+ * The header at offset 0.  The daemon writes it once before handing out the
+ * fd; apps only read it.  The counters after it are live and written by one
+ * side each (on their own cache lines).
+ */
+struct dn_region_hdr {
+	uint32_t magic;         /* DN_REGION_MAGIC */
+	uint16_t version;       /* DN_REGION_VERSION: layout of this header */
+	uint16_t hdr_size;      /* sizeof(struct dn_region_hdr) */
+	uint32_t cmd_rec_size;  /* sizeof(struct dn_cmd) */
+	uint32_t evt_rec_size;  /* sizeof(struct dn_evt) */
+	struct dn_region_layout layout;
+	/* Bumped by the daemon for every event it could not queue. */
+	_Alignas(DN_CACHELINE) _Atomic uint64_t evt_lost;
+	/* Bumped by the app for every command it could not queue. */
+	_Alignas(DN_CACHELINE) _Atomic uint64_t cmd_lost;
+};
+
+/*
+ * Compute a layout for nslots slots of rx_size/tx_size byte rings (powers
+ * of two within DN_REGION_MIN_BUF..DN_REGION_MAX_BUF, nslots <=
+ * DN_REGION_MAX_SLOTS; nslots may be 0).  The command and event rings get
+ * room for 8 records per slot, at least 256.  Returns 0 or EINVAL.
+ */
+int dn_region_layout(struct dn_region_layout *l, uint32_t nslots,
+		     uint32_t rx_size, uint32_t tx_size);
+
+/* Daemon: write the header and zero every ring's indices in a region of
+ * l->total_size bytes at base (freshly mapped, already zero-filled). */
+void dn_region_init(void *base, const struct dn_region_layout *l);
+
+/* One side's view of a mapped region. */
+struct dn_region {
+	uint8_t *base;
+	struct dn_region_layout l;  /* private copy */
+	struct dn_region_hdr *hdr;
+	struct dn_ring cmd;         /* daemon: consumer; app: producer */
+	struct dn_ring evt;         /* daemon: producer; app: consumer */
+	uint64_t lost_seen;         /* other side's *_lost last seen */
+};
+
+/* Daemon: open a view on a region it initialised, from its own layout.
+ * Returns 0, or EPROTO if the ring indices are already corrupt. */
+int dn_region_open_daemon(struct dn_region *v, void *base,
+			  const struct dn_region_layout *l);
+
+/* App: validate the header the daemon wrote against mapped_size (magic,
+ * version, record sizes, every offset and size in bounds and not
+ * overlapping) and open a view.  Returns 0, EPROTO (not a region or another
+ * version) or EBADMSG (inconsistent layout). */
+int dn_region_attach(struct dn_region *v, void *base, size_t mapped_size);
+
+/*
+ * Record I/O.  Each returns 1 (one record moved), 0 (ring empty / full) or
+ * -1 when the other side's index is invalid or not on a record boundary
+ * (a protocol violation of the peer: for the daemon, disconnect the app).
+ * Pops also check the record (known op, flags and unused fields 0, socket
+ * id not checked: that needs the daemon's socket table); an invalid record
+ * is -1 too, after it was consumed.
+ * Pushes bump the *_lost counter when the ring is full.
+ */
+int dn_region_cmd_pop(struct dn_region *v, struct dn_cmd *c);      /* daemon */
+int dn_region_evt_push(struct dn_region *v, const struct dn_evt *e); /* daemon */
+int dn_region_cmd_push(struct dn_region *v, const struct dn_cmd *c); /* app */
+int dn_region_evt_pop(struct dn_region *v, struct dn_evt *e);      /* app */
+
+/* True once per change of the other side's *_lost counter: rescan. */
+int dn_region_peer_lost(struct dn_region *v, int is_daemon);
+
+/* Check a command record's fields (not its socket id): 0 or EBADMSG. */
+int dn_cmd_check(const struct dn_cmd *c);
+
+/* Offset of a slot's header, or 0 when slot >= nslots (0 is never a valid
+ * slot offset: the header lives there). */
+uint64_t dn_region_slot_off(const struct dn_region_layout *l, uint32_t slot);
+
+/* Daemon: zero a slot's ring indices before handing it to a new socket. */
+int dn_region_slot_reset(struct dn_region *v, uint32_t slot);
+
+/* Either side: private ring views of a slot, from the private layout.  The
+ * daemon uses rx as producer and tx as consumer; the app the other way.
+ * Returns 0, EINVAL (slot out of range) or EPROTO (corrupt indices). */
+int dn_region_slot_rings(struct dn_region *v, uint32_t slot,
+			 struct dn_ring *rx, struct dn_ring *tx);
+
+#endif
