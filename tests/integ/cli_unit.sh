@@ -215,6 +215,43 @@ timeout 20 "$CTL" -h >/dev/full 2>"$tmp/err"
 rc=$?
 expect "-h to /dev/full: exit 1" 1
 
+# ---- manual pages ------------------------------------------------------------
+
+for page in "$root/daemon/man/dillnetctl.8" "$root/daemon/man/dillnetd.8"; do
+	name=$(basename "$page")
+	if ! command -v man >/dev/null; then
+		echo "skip - $name: man not installed (apt-get install man-db groff-base)"
+		continue
+	fi
+	rc=0
+	MANWIDTH=80 timeout 20 man -l --warnings=w "$page" >"$tmp/out" 2>"$tmp/err" || rc=$?
+	if [ "$rc" = 0 ] && [ ! -s "$tmp/err" ] && grep -q SYNOPSIS "$tmp/out"; then
+		ok "$name renders without warnings"
+	else
+		bad "$name renders without warnings (exit $rc)"
+	fi
+done
+# Every command in the program's own usage is documented in its page.
+if [ -f "$root/daemon/man/dillnetctl.8" ]; then
+	# The words of each command: the synopsis column, minus its
+	# arguments (upper case or bracketed).
+	"$CTL" -h | awk '/^commands:/ { on = 1; next } on && /^$/ { exit }
+		on { sub(/^  /, ""); sub(/  .*/, ""); w = "";
+		     n = split($0, t, " ");
+		     for (i = 1; i <= n; i++) if (t[i] !~ /^[A-Z[]/) w = w (w ? " " : "") t[i];
+		     print w }' >"$tmp/cmds"
+	: >"$tmp/err"
+	MANWIDTH=200 man -l "$root/daemon/man/dillnetctl.8" 2>/dev/null | sed 's/\xe2\x80\x90/-/g' >"$tmp/page"
+	while read -r c; do
+		grep -q "^       $c\b" "$tmp/page" || echo "not documented: $c" >>"$tmp/err"
+	done <"$tmp/cmds"
+	if [ -s "$tmp/cmds" ] && [ ! -s "$tmp/err" ]; then
+		ok "dillnetctl.8 documents all $(wc -l <"$tmp/cmds") commands of -h"
+	else
+		bad "dillnetctl.8 documents every command of -h"
+	fi
+fi
+
 # ---- against the fake server --------------------------------------------
 
 served ok status
