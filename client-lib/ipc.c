@@ -48,7 +48,10 @@
 /* Default spin before sleeping, when the machine has more than one CPU:
  * long enough to cover a peer's reaction time while it is running, short
  * enough not to waste a time slice when it is not. */
-#define DNL_IPC_SPIN_DEFAULT_US 20
+#define DNL_IPC_SPIN_DEFAULT_US 50
+/* The adaptive budget never drops below this, so a peer that starts
+ * answering quickly again is noticed. */
+#define DNL_IPC_SPIN_FLOOR_NS 1000
 
 struct ipc_listener {
 	struct dnl_handle h;
@@ -61,7 +64,9 @@ struct ipc_conn {
 	int sock;
 	int efd[DNL_IPC_NEFD];
 	int side;               /* 0 connector, 1 acceptor */
-	int64_t spin_ns;
+	int64_t spin_ns;        /* upper bound of a spin */
+	int64_t spin_cur[2];    /* adaptive budget: [0] waiting for room, [1] data */
+	unsigned waits[2];
 	void *map;
 	size_t maplen;
 	struct dn_ring tx, rx;
@@ -386,7 +391,16 @@ static int efds_create(int efd[DNL_IPC_NEFD])
 
 static void ring_sizes(const struct ipc_opts *o, uint32_t size[2])
 {
-	size_t s = o && o->ring_size ? o->ring_size : IPC_RING_DEFAULT;
+	size_t s = IPC_RING_DEFAULT;
+	/* Process-wide default for programs that cannot pass ipc_opts. */
+	const char *e = getenv("DILLNET_IPC_RING_KIB");
+	if (e && *e) {
+		size_t k = (size_t)strtoul(e, NULL, 10) * 1024;
+		if (k >= IPC_RING_MIN && k <= IPC_RING_MAX && !(k & (k - 1)))
+			s = k;
+	}
+	if (o && o->ring_size)
+		s = o->ring_size;
 	size[0] = size[1] = (uint32_t)s;
 }
 
@@ -415,15 +429,31 @@ static inline int tx_ready(struct ipc_conn *c)
 static int conn_wait(struct ipc_conn *c, int rx, int64_t deadline)
 {
 	int (*ready)(struct ipc_conn *) = rx ? rx_ready : tx_ready;
+	/* Adaptive spin, per direction: a spin that ends in success doubles
+	 * the next budget (up to spin_ns), one that ends in sleep halves it.
+	 * When the peer runs on another core the reply comes within the spin
+	 * and no system call is made; when both share a core (or the peer is
+	 * idle) spinning only delays it, and the budget shrinks to the
+	 * floor quickly. */
+	int64_t *budget = &c->spin_cur[rx];
 	if (deadline != 0 && c->spin_ns > 0) {
-		int64_t end = dnl_now_ns() + c->spin_ns;
+		/* Every 16th wait spins the full time: if both sides sit at
+		 * the floor, neither spins long enough to cover the other's
+		 * wakeup, and only such a probe gets them spinning again. */
+		int64_t b = (++c->waits[rx] & 15) == 0 ? c->spin_ns : *budget;
+		int64_t t0 = dnl_now_ns(), end = t0 + b;
 		for (unsigned i = 1;; i++) {
-			if (ready(c))
+			if (ready(c)) {
+				*budget = *budget * 2 < c->spin_ns ?
+					  *budget * 2 : c->spin_ns;
 				return 0;
+			}
 			cpu_relax();
-			if (i % 64 == 0 && dnl_now_ns() >= end)
+			if (i % 32 == 0 && dnl_now_ns() >= end)
 				break;
 		}
+		*budget = *budget / 2 > DNL_IPC_SPIN_FLOOR_NS ?
+			  *budget / 2 : DNL_IPC_SPIN_FLOOR_NS;
 	}
 	if (rx)
 		dn_ring_cons_prepare_sleep(&c->rx);
@@ -894,6 +924,7 @@ static int connect_impl(const char *addr, const struct ipc_opts *opts,
 	conn_init(c);
 	c->side = 0;
 	c->spin_ns = spin_from_opts(opts);
+	c->spin_cur[0] = c->spin_cur[1] = c->spin_ns;
 	int memfd = -1, s = -1, err;
 
 	c->sock = socket(AF_LOCAL, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -1163,6 +1194,7 @@ static int accept_impl(int s, const struct ipc_opts *opts,
 		conn_init(c);
 		c->side = 1;
 		c->spin_ns = spin_from_opts(opts);
+		c->spin_cur[0] = c->spin_cur[1] = c->spin_ns;
 		for (;;) {
 			if (dnl_handle_cancelled(lh)) {
 				errno = ECANCELED;
@@ -1287,6 +1319,7 @@ static int pair_impl(const struct ipc_opts *opts, struct ipc_pair_storage *mem,
 	for (int i = 0; i < 2; i++) {
 		c[i]->side = i;
 		c[i]->spin_ns = spin_from_opts(opts);
+		c[i]->spin_cur[0] = c[i]->spin_cur[1] = c[i]->spin_ns;
 		if (region_map(c[i], memfd, len) < 0 ||
 		    conn_attach(c[i], size) < 0)
 			goto fail;
