@@ -626,8 +626,12 @@ static void conn_input(struct dn_tcp_conn *c, struct dn_tcp_seg *s)
 		     (DN_SEQ_GEQ(last, c->rcv_nxt) &&
 		      DN_SEQ_LT(last, c->rcv_nxt + wnd));
 	}
-	/* A zero window still takes pure ACKs and RSTs at RCV.NXT; a probe
-	 * gets our ACK below. */
+	/* Simultaneous open: the peer's SYN,ACK repeats its SYN at IRS; take
+	 * it (the SYN is trimmed below) so its ACK completes the handshake
+	 * at once instead of after another round trip. */
+	if (!ok && c->state == DN_TCP_SYN_RECEIVED && (s->flags & DN_TH_SYN) &&
+	    (s->flags & DN_TH_ACK) && s->seq == c->irs && !rst)
+		ok = true;
 	if (!ok) {
 		if (rst) {
 			DN_TCP_DROP(st, RST_OUT_OF_WINDOW);
