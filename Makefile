@@ -125,7 +125,9 @@ $(B)/tests/integ/%: tests/integ/%.c $(LIBSO) $(LIBA)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(APP_LINK)
 $(B)/bench/%: tests/bench/%.c $(LIBSO) $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(APP_LINK) -lm
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(filter $(B)/obj/%.o,$^) $(APP_LINK) -lm
+# bench_ring drives proto/ directly; those symbols are hidden in the library.
+$(B)/bench/bench_ring: $(call obj,proto/dn_ring.c proto/dn_region.c)
 
 # Unit tests link the non-DPDK daemon core, the stack, proto and the
 # client library's objects directly, once plain and once under ASan/UBSan.
