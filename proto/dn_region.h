@@ -243,7 +243,10 @@ int dn_region_slot_reset(struct dn_region *v, uint32_t slot);
 
 /* Either side: private ring views of a slot, from the private layout.  The
  * daemon uses rx as producer and tx as consumer; the app the other way.
- * Returns 0, EINVAL (slot out of range) or EPROTO (corrupt indices). */
+ * Returns 0, EINVAL (slot out of range) or EPROTO (corrupt indices).
+ * Open once when the slot is handed out and keep the views for the life of
+ * the socket: reopening reloads from shared memory the index the app must
+ * not be able to move (the daemon's own). */
 int dn_region_slot_rings(struct dn_region *v, uint32_t slot,
 			 struct dn_ring *rx, struct dn_ring *tx);
 
