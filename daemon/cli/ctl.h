@@ -74,6 +74,7 @@ typedef void (*dn_print_fn)(const struct dn_out *o, const struct dn_reply *r);
 	X(PORT)     \
 	X(ARP)      \
 	X(COUNTERS) \
+	X(APPS)     \
 	X(DONE)
 
 enum dn_view {

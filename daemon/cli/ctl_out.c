@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- small formatting helpers ----------------------------------------- */
 
@@ -340,6 +341,71 @@ static void counters_json(const struct dn_out *o, const struct dn_reply *r)
 	dn_json_finish(&j);
 }
 
+/* ---- apps --------------------------------------------------------------- */
+
+/* Attach time travels as wall-clock milliseconds; operators read local
+ * time. */
+static const char *wall_str(uint64_t ms, char *buf, size_t n)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (!localtime_r(&t, &tm) || strftime(buf, n, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		snprintf(buf, n, "%" PRIu64, ms);
+	return buf;
+}
+
+static void apps_text(const struct dn_out *o, const struct dn_reply *r)
+{
+	uint32_t n = list_count(r);
+	char when[32];
+
+	fprintf(o->f, "%-8s %-6s %-6s %-5s %-20s %7s %10s %14s %14s  %s\n",
+		"PID", "UID", "GID", "ID", "NAME", "SOCKETS", "REGION", "BYTES_IN",
+		"BYTES_OUT", "ATTACHED");
+	for (uint32_t i = 0; i < n; i++) {
+		struct dn_ctl_app a;
+		list_entry(r, i, &a, sizeof(a));
+		/* The name comes from the app's own HELLO: untrusted. */
+		fprintf(o->f, "%-8u %-6u %-6u %-5u %-20s %7u %10" PRIu64 " %14" PRIu64
+			" %14" PRIu64 "  %s\n", a.pid, a.uid, a.gid, a.app_id, SAFE(a.name),
+			a.sockets, a.region_size, a.bytes_in, a.bytes_out,
+			wall_str(a.attach_time_ms, when, sizeof(when)));
+	}
+	if (n == 0)
+		fprintf(o->f, "(no applications attached)\n");
+}
+
+static void apps_json(const struct dn_out *o, const struct dn_reply *r)
+{
+	uint32_t n = list_count(r);
+	struct dn_json j;
+
+	dn_json_init(&j, o->f);
+	dn_json_obj_begin(&j, NULL);
+	dn_json_arr_begin(&j, "apps");
+	for (uint32_t i = 0; i < n; i++) {
+		struct dn_ctl_app a;
+		list_entry(r, i, &a, sizeof(a));
+		dn_json_obj_begin(&j, NULL);
+		dn_json_u64(&j, "pid", a.pid);
+		dn_json_u64(&j, "uid", a.uid);
+		dn_json_u64(&j, "gid", a.gid);
+		dn_json_u64(&j, "app_id", a.app_id);
+		dn_json_str(&j, "name", a.name, sizeof(a.name));
+		dn_json_u64(&j, "attach_time_ms", a.attach_time_ms);
+		dn_json_u64(&j, "sockets", a.sockets);
+		dn_json_u64(&j, "slots", a.slots);
+		dn_json_u64(&j, "region_size", a.region_size);
+		dn_json_u64(&j, "bytes_in", a.bytes_in);
+		dn_json_u64(&j, "bytes_out", a.bytes_out);
+		dn_json_obj_end(&j);
+	}
+	dn_json_arr_end(&j);
+	dn_json_obj_end(&j);
+	dn_json_finish(&j);
+}
+
 /* ---- done: replies with no payload (set, kill) ------------------------- */
 
 /* The command's own words say what was done; echo its arguments so the
@@ -376,6 +442,7 @@ static const dn_print_fn dn_views[DN_VIEW_COUNT][DN_FMT_COUNT] = {
 	[DN_VIEW_PORT]     = { [DN_FMT_TEXT] = port_text,     [DN_FMT_JSON] = port_json },
 	[DN_VIEW_ARP]      = { [DN_FMT_TEXT] = arp_text,      [DN_FMT_JSON] = arp_json },
 	[DN_VIEW_COUNTERS] = { [DN_FMT_TEXT] = counters_text, [DN_FMT_JSON] = counters_json },
+	[DN_VIEW_APPS]     = { [DN_FMT_TEXT] = apps_text,     [DN_FMT_JSON] = apps_json },
 	[DN_VIEW_DONE]     = { [DN_FMT_TEXT] = done_text,     [DN_FMT_JSON] = done_json },
 };
 

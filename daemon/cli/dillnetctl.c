@@ -67,6 +67,29 @@ static int build_loglevel(int argc, char **argv, void *buf, size_t cap, uint32_t
 	return DN_EXIT_USAGE;
 }
 
+/* A pid as the kernel has them: decimal, 1 .. 2^22 (PID_MAX_LIMIT). */
+static int build_kill_app(int argc, char **argv, void *buf, size_t cap, uint32_t *len)
+{
+	struct dn_ctl_kill_app k;
+	char *end;
+	unsigned long v;
+
+	(void)argc;
+	if (cap < sizeof(k))
+		return DN_EXIT_ERROR;
+	errno = 0;
+	v = strtoul(argv[0], &end, 10);
+	if (argv[0][0] < '0' || argv[0][0] > '9' || *end || errno || v == 0 || v > 4194304) {
+		fprintf(stderr, PROG ": '%s' is not a process id\n", argv[0]);
+		return DN_EXIT_USAGE;
+	}
+	memset(&k, 0, sizeof(k));
+	k.pid = (uint32_t)v;
+	memcpy(buf, &k, sizeof(k));
+	*len = sizeof(k);
+	return DN_EXIT_OK;
+}
+
 static const struct dn_cmd dn_cmds[] = {
 	{ "status",          "",          0, 0, "CTL_STATUS",   NULL, DN_VIEW_STATUS,
 	  "daemon version, uptime, port, link, address, settings" },
@@ -78,9 +101,9 @@ static const struct dn_cmd dn_cmds[] = {
 	  "stack counters, only names starting with PREFIX if given" },
 	{ "set log-level",   "LEVEL",     1, 1, "CTL_LOGLEVEL", build_loglevel, DN_VIEW_DONE,
 	  "set the daemon's log level (err, warn, notice, info, debug)" },
-	{ "show apps",       "",          0, 0, "CTL_APPS",     NULL, DN_VIEW_COUNT,
+	{ "show apps",       "",          0, 0, "CTL_APPS",     NULL, DN_VIEW_APPS,
 	  "attached applications" },
-	{ "kill app",        "PID",       1, 1, "CTL_KILL_APP", NULL, DN_VIEW_COUNT,
+	{ "kill app",        "PID",       1, 1, "CTL_KILL_APP", build_kill_app, DN_VIEW_DONE,
 	  "detach an application and reset its connections" },
 	{ "show connections", "",         0, 0, "CTL_CONNS",    NULL, DN_VIEW_COUNT,
 	  "TCP connections" },

@@ -313,6 +313,35 @@ fi
 served ok -j set log-level warn
 json "set log-level -j" 'd["ok"] is True and d["args"]==["warn"]'
 
+if grep -q "X(CTL_APPS," "$root/proto/dn_msg.h"; then
+	served ok show apps
+	expect "show apps (text), app-chosen name escaped" 0 out "1234" out "web" out "67108864" \
+		out 'evil\x1b[2J"\x5c'
+	if [ "$rc" = 0 ] && grep -q "^PID" "$tmp/out" && ! LC_ALL=C grep -q $'\x1b' "$tmp/out"; then
+		ok "show apps (text) has a header and no raw escape byte"
+	else
+		bad "show apps (text) has a header and no raw escape byte"
+	fi
+	served ok -j show apps
+	json "show apps -j" 'len(d["apps"])==2 and d["apps"][0]["pid"]==1234 and d["apps"][0]["attach_time_ms"]==1700000000000 and d["apps"][1]["name"]=="evil\x1b[2J\"\\" and d["apps"][0]["region_size"]==1<<26'
+fi
+if grep -q "X(CTL_KILL_APP," "$root/proto/dn_msg.h"; then
+	run -s "$tmp/none.sock" kill app 12x
+	expect "kill app with a non-numeric pid: exit 2" 2 err "'12x' is not a process id"
+	run -s "$tmp/none.sock" kill app 0
+	expect "kill app 0: exit 2" 2 err "'0' is not a process id"
+	served ok kill app 1234
+	expect "kill app 1234" 0 out "ok 1234"
+	if grep -qx "kill pid=1234 pad=0" "$tmp/srv.log" && grep -q "request type=22 flags=0 len=8 id=2" "$tmp/srv.log"; then
+		ok "kill app sends CTL_KILL_APP with the pid"
+	else
+		cp "$tmp/srv.log" "$tmp/err"
+		bad "kill app sends CTL_KILL_APP with the pid"
+	fi
+	served esrch kill app 999
+	expect "kill app of a pid with no app: strerror, exit 1" 1 err "kill app: No such process"
+fi
+
 # ---- the daemon says no, or misbehaves -----------------------------------
 
 served major status

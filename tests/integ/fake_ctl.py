@@ -25,10 +25,13 @@ ARP = "@I6sBBII"               # struct dn_ctl_arp_entry (4-byte aligned)
 COUNTER = "@48sQ0Q"
 LIST = "@II"
 LOGLEVEL = "@16s"
+APP = "@IIIIQIIQQQ32s0Q"        # struct dn_ctl_app
+KILL_APP = "@II"
 
 MAGIC = 0x444E4554
 F_REPLY = 1
 T_HELLO, T_STATUS, T_PORT, T_ARP, T_COUNTERS, T_LOGLEVEL = 1, 16, 17, 18, 19, 20
+T_APPS, T_KILL_APP = 21, 22
 
 
 def ip(s):
@@ -73,8 +76,17 @@ def counters():
         struct.pack(COUNTER, n, v) for n, v in names)
 
 
+def apps():
+    # The name comes from an unprivileged app's HELLO: make it hostile.
+    entries = [(1234, 1000, 1000, 1, 1700000000000, 3, 64, 1 << 26, 5, 6, b"web"),
+               (1235, 1001, 1001, 2, 1700000000500, 0, 64, 1 << 26, 0, 0,
+                b'evil\x1b[2J"\\')]
+    return struct.pack(LIST, len(entries), 0) + b"".join(
+        struct.pack(APP, *e) for e in entries)
+
+
 PAYLOADS = {T_STATUS: status, T_PORT: port, T_ARP: arp, T_COUNTERS: counters,
-            T_LOGLEVEL: lambda: b""}
+            T_LOGLEVEL: lambda: b"", T_APPS: apps, T_KILL_APP: lambda: b""}
 
 
 def answer(scenario, mtype, req_id, body):
@@ -83,6 +95,8 @@ def answer(scenario, mtype, req_id, body):
         return None
     if scenario == "error":
         return frame(mtype, req_id, result=errno.EINVAL)
+    if scenario == "esrch":
+        return frame(mtype, req_id, result=errno.ESRCH)
     if scenario == "eperm":
         return frame(mtype, req_id, result=errno.EPERM)
     if scenario == "unsupported":
@@ -146,6 +160,8 @@ def main():
         log.write("request type=%d flags=%d len=%d id=%d\n" % (t, fl, n, rid))
         if t == T_LOGLEVEL and len(body) == 16:
             log.write("level=%s\n" % body.rstrip(b"\0").decode())
+        if t == T_KILL_APP and len(body) == 8:
+            log.write("kill pid=%d pad=%d\n" % struct.unpack(KILL_APP, body))
         log.flush()
         reply = answer(scenario, t, rid, body)
         if reply is None:
