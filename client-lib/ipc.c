@@ -492,6 +492,15 @@ static int conn_wait(struct ipc_conn *c, int rx, int64_t deadline)
 
 /* ---- data path ------------------------------------------------------- */
 
+/* Bytes in a list the core has already validated. */
+static size_t iol_total(const struct iolist *first, const struct iolist *last)
+{
+	size_t n = 0;
+	for (const struct iolist *it = first; it; it = it == last ? NULL : it->iol_next)
+		n += it->iol_len;
+	return n;
+}
+
 static int conn_bsendl(struct dnl_handle *h, struct iolist *first,
 		       struct iolist *last, int64_t deadline)
 {
@@ -501,6 +510,13 @@ static int conn_bsendl(struct dnl_handle *h, struct iolist *first,
 		return -1;
 	}
 	int moved = 0;
+	/* Deadline 0 must not block; when the whole message cannot go now,
+	 * fail before moving anything, so the peer's stream stays intact. */
+	if (deadline == 0 && iol_total(first, last) > dn_ring_writable(&c->tx) &&
+	    !(dn_ring_flags(&c->tx) & DN_RING_F_RESET)) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
 	for (struct iolist *it = first; it; it = it == last ? NULL : it->iol_next) {
 		const uint8_t *p = it->iol_base;
 		size_t n = it->iol_len;
@@ -581,6 +597,16 @@ static int conn_brecvl(struct dnl_handle *h, struct iolist *first,
 		       struct iolist *last, int64_t deadline)
 {
 	struct ipc_conn *c = (struct ipc_conn *)h;
+	/* Deadline 0 with too few bytes queued: fail without consuming any,
+	 * unless the stream has ended (then the usual error is reported). */
+	if (deadline == 0 && !dn_ring_flags(&c->rx) &&
+	    !atomic_load(&c->peer_gone)) {
+		size_t avail = dn_ring_readable(&c->rx);
+		if (avail != DN_RING_CORRUPT && iol_total(first, last) > avail) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+	}
 	for (struct iolist *it = first; it; it = it == last ? NULL : it->iol_next) {
 		uint8_t *p = it->iol_base;
 		size_t n = it->iol_len;

@@ -62,6 +62,35 @@ static int64_t ms_since(int64_t t0)
 	return now() - t0;
 }
 
+/* Both ipc_connect and ipc_connect_mem (with storage of exactly IPC_SIZE
+ * bytes) must fail on path with err.  Returns "" or what went wrong. */
+static const char *both_fail(const char *path, int64_t deadline, int err)
+{
+	static char why[160];
+	errno = 0;
+	int s = ipc_connect(path, deadline);
+	if (s != -1 || errno != err) {
+		snprintf(why, sizeof(why), "ipc_connect: %d, %s", s, strerror(errno));
+		return why;
+	}
+	struct ipc_storage *mem = malloc(IPC_SIZE);
+	errno = 0;
+	s = ipc_connect_mem(path, mem, deadline);
+	int e = errno;
+	free(mem);
+	if (s != -1 || e != err) {
+		snprintf(why, sizeof(why), "ipc_connect_mem: %d, %s", s, strerror(e));
+		return why;
+	}
+	return "";
+}
+
+#define ck_both_fail(path, deadline, err)                                  \
+	do {                                                               \
+		const char *w_ = both_fail(path, deadline, err);           \
+		ck_assert_msg(!*w_, "%s (wanted %s)", w_, strerror(err));  \
+	} while (0)
+
 /* ---- connection helpers --------------------------------------------- */
 
 struct acc {
@@ -128,10 +157,10 @@ static int connect_as_nobody(void *arg)
 	const char *p = arg;
 	if (setgid(65534) < 0 || setuid(65534) < 0)
 		return 100;
-	int s = ipc_connect(p, now() + 200);
-	if (s >= 0)
-		return 101;
-	return errno == EACCES ? 0 : (errno == ETIMEDOUT ? 102 : 103);
+	const char *w = both_fail(p, now() + 200, EACCES);
+	if (*w)
+		fprintf(stderr, "EACCES: %s\n", w);
+	return *w ? 101 : 0;
 }
 
 static int connect_as_nobody_ok(void *arg)
@@ -172,9 +201,13 @@ START_TEST(test_ipc_connect_ECONNREFUSED)
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&su, sizeof(su)), 0);
 	close(fd);
 	int64_t t0 = now();
-	ck_assert_int_eq(ipc_connect(p, now() + 1000), -1);
-	ck_assert_int_eq(errno, ECONNREFUSED);
+	ck_both_fail(p, now() + 1000, ECONNREFUSED);
 	ck_assert_int_lt(ms_since(t0), 100);
+	/* A file that is not a socket refuses too. */
+	char f[PATH_MAX];
+	tpath(f, sizeof(f), "notsock");
+	close(open(f, O_CREAT | O_WRONLY, 0644));
+	ck_both_fail(f, now() + 1000, ECONNREFUSED);
 }
 END_TEST
 
@@ -207,8 +240,7 @@ START_TEST(test_ipc_connect_ELOOP)
 	tpath(b, sizeof(b), "loopb");
 	ck_assert_int_eq(symlink(b, a), 0);
 	ck_assert_int_eq(symlink(a, b), 0);
-	ck_assert_int_eq(ipc_connect(a, now() + 1000), -1);
-	ck_assert_int_eq(errno, ELOOP);
+	ck_both_fail(a, now() + 1000, ELOOP);
 }
 END_TEST
 
@@ -219,17 +251,14 @@ START_TEST(test_ipc_connect_ENAMETOOLONG)
 	/* Exactly sizeof(sun_path) characters: no room for the NUL. */
 	memset(p, 'a', sizeof(su.sun_path));
 	p[sizeof(su.sun_path)] = 0;
-	ck_assert_int_eq(ipc_connect(p, now() + 1000), -1);
-	ck_assert_int_eq(errno, ENAMETOOLONG);
+	ck_both_fail(p, now() + 1000, ENAMETOOLONG);
 	memset(p, 'b', sizeof(p) - 1);
 	p[sizeof(p) - 1] = 0;
-	ck_assert_int_eq(ipc_connect(p, now() + 1000), -1);
-	ck_assert_int_eq(errno, ENAMETOOLONG);
+	ck_both_fail(p, now() + 1000, ENAMETOOLONG);
 	/* One shorter fits: then it is merely missing. */
 	memset(p, 'c', sizeof(su.sun_path) - 1);
 	p[sizeof(su.sun_path) - 1] = 0;
-	ck_assert_int_eq(ipc_connect(p, now() + 1000), -1);
-	ck_assert_int_eq(errno, ENOENT);
+	ck_both_fail(p, now() + 1000, ENOENT);
 }
 END_TEST
 
@@ -237,10 +266,11 @@ START_TEST(test_ipc_connect_ENOENT)
 {
 	char p[PATH_MAX];
 	tpath(p, sizeof(p), "missing");
-	ck_assert_int_eq(ipc_connect(p, now() + 1000), -1);
-	ck_assert_int_eq(errno, ENOENT);
-	ck_assert_int_eq(ipc_connect("", now() + 1000), -1);
-	ck_assert_int_eq(errno, ENOENT);
+	ck_both_fail(p, now() + 1000, ENOENT);
+	ck_both_fail("", now() + 1000, ENOENT);
+	char q[PATH_MAX + 8];
+	snprintf(q, sizeof(q), "%s/nodir/sock", tdir);
+	ck_both_fail(q, now() + 1000, ENOENT);
 }
 END_TEST
 
@@ -252,8 +282,7 @@ START_TEST(test_ipc_connect_ENOTDIR)
 	ck_assert_int_ge(fd, 0);
 	close(fd);
 	snprintf(p, sizeof(p), "%s/sock", f);
-	ck_assert_int_eq(ipc_connect(p, now() + 1000), -1);
-	ck_assert_int_eq(errno, ENOTDIR);
+	ck_both_fail(p, now() + 1000, ENOTDIR);
 }
 END_TEST
 
@@ -269,6 +298,14 @@ START_TEST(test_ipc_connect_ETIMEDOUT)
 	int64_t late = now() - dl;
 	ck_assert_int_ge(late, 0);
 	ck_assert_int_le(late, 20);
+	struct ipc_storage *mem = malloc(IPC_SIZE);
+	dl = now() + 60;
+	ck_assert_int_eq(ipc_connect_mem(p, mem, dl), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	late = now() - dl;
+	ck_assert_int_ge(late, 0);
+	ck_assert_int_le(late, 20);
+	free(mem);
 	/* Deadline 0 never blocks. */
 	int64_t t0 = now();
 	ck_assert_int_eq(ipc_connect(p, 0), -1);
@@ -329,13 +366,27 @@ static int emfile_connect(void *arg)
 	struct rlimit rl = { 64, 64 };
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return 100;
-	while (dup(0) >= 0)
+	/* Storage first: malloc must not need a descriptor later. */
+	struct ipc_storage *mem = malloc(IPC_SIZE);
+	int fd = open("/dev/null", O_RDONLY);
+	if (fd < 0 || !mem)
+		return 100;
+	while (dup(fd) >= 0)
 		;
 	if (errno != EMFILE)
 		return 101;
-	if (ipc_connect(arg, now() + 1000) != -1)
+	if (ipc_connect(arg, now() + 1000) != -1 || errno != EMFILE)
 		return 102;
-	return errno == EMFILE ? 0 : 103;
+	if (ipc_connect_mem(arg, mem, now() + 1000) != -1 || errno != EMFILE)
+		return 103;
+	/* One descriptor free is not enough either: a connection needs
+	 * several, and a failure half way must not leak any. */
+	close(fd);
+	if (ipc_connect(arg, now() + 1000) != -1 || errno != EMFILE)
+		return 104;
+	if (open("/dev/null", O_RDONLY) < 0)
+		return 105;
+	return 0;
 }
 
 START_TEST(test_ipc_connect_EMFILE)
@@ -764,6 +815,30 @@ START_TEST(test_ipc_deadlines)
 	ck_assert_int_eq(errno, ECONNRESET);
 	ck_assert_int_eq(bsend(s[1], "z", 1, 0), 0);
 	ck_assert_int_eq(brecv(s[0], b, 1, 0), 0);
+	hclose(s[0]);
+	hclose(s[1]);
+	/* 0 and a message larger than the room: ETIMEDOUT at once, and
+	 * nothing was sent, so the peer's stream is intact. */
+	struct ipc_opts o = { .ring_size = 4096 };
+	ck_assert_int_eq(ipc_pair_opts(&o, NULL, s), 0);
+	static char big[8192];
+	ck_assert_int_eq(bsend(s[0], "head", 4, 0), 0);
+	t0 = now();
+	ck_assert_int_eq(bsend(s[0], big, sizeof(big), 0), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_le(ms_since(t0), 5);
+	/* A receive with 0 asking for more than is there takes nothing. */
+	ck_assert_int_eq(brecv(s[1], big, 5, 0), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	hclose(s[0]);
+	hclose(s[1]);
+	ck_assert_int_eq(ipc_pair_opts(&o, NULL, s), 0);
+	ck_assert_int_eq(bsend(s[0], "head", 4, 0), 0);
+	ck_assert_int_eq(bsend(s[0], big, sizeof(big), 0), -1);
+	ck_assert_int_eq(brecv(s[1], b, 4, 0), 0);
+	ck_assert_int_eq(memcmp(b, "head", 4), 0);
+	ck_assert_int_eq(brecv(s[1], b, 1, now() + 20), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
 	/* msleep honours its deadline too. */
 	dl = now() + 30;
 	ck_assert_int_eq(msleep(dl), 0);
