@@ -1119,6 +1119,91 @@ START_TEST(test_ipc_EBADF_ENOTSUP)
 }
 END_TEST
 
+static int count_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+START_TEST(test_ipc_no_fd_leak)
+{
+	char p[PATH_MAX];
+	tpath(p, sizeof(p), "leak");
+	int before = count_fds();
+	for (int i = 0; i < 3; i++) {
+		int c, a, s[2];
+		mkconn(&c, &a);
+		ck_assert_int_eq(bsend(c, "x", 1, 0), 0);
+		ck_assert_int_eq(hclose(c), 0);
+		ck_assert_int_eq(ipc_close(a, now() + 1000), 0);  /* drops x */
+		ck_assert_int_eq(ipc_pair(s), 0);
+		ck_assert_int_eq(ipc_close(s[0], 0), -1);
+		ck_assert_int_eq(hclose(s[1]), 0);
+		/* Failed set-ups release what they took. */
+		ck_assert_int_eq(ipc_connect(p, now() + 100), -1);
+		int l = ipc_listen(p, 8);
+		ck_assert_int_ge(l, 0);
+		ck_assert_int_eq(ipc_connect(p, now() + 20), -1);
+		ck_assert_int_eq(errno, ETIMEDOUT);
+		ck_assert_int_eq(ipc_accept(l, 0), -1);   /* the timed-out one */
+		ck_assert_int_eq(hclose(l), 0);
+		unlink(p);
+	}
+	ck_assert_int_eq(count_fds(), before);
+}
+END_TEST
+
+struct sender {
+	int h;
+	size_t len;
+	int rc, err;
+};
+
+static void *bsend_main(void *p)
+{
+	struct sender *x = p;
+	char *buf = calloc(1, x->len);
+	x->rc = bsend(x->h, buf, x->len, -1);
+	x->err = errno;
+	free(buf);
+	return NULL;
+}
+
+START_TEST(test_ipc_send_EBUSY_ECANCELED)
+{
+	int s[2];
+	struct ipc_opts o = { .ring_size = 4096 };
+	ck_assert_int_eq(ipc_pair_opts(&o, NULL, s), 0);
+	/* A sender blocked on a full ring... */
+	struct sender x = { .h = s[0], .len = 100000 };
+	pthread_t th;
+	pthread_create(&th, NULL, bsend_main, &x);
+	usleep(50 * 1000);
+	ck_assert_int_eq(bsend(s[0], "y", 1, 0), -1);
+	ck_assert_int_eq(errno, EBUSY);
+	ck_assert_int_eq(ipc_done(s[0], 0), -1);
+	ck_assert_int_eq(errno, EBUSY);
+	/* ...is cancelled by hclose from another thread. */
+	int64_t t0 = now();
+	ck_assert_int_eq(hclose(s[0]), 0);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(x.rc, -1);
+	ck_assert_int_eq(x.err, ECANCELED);
+	ck_assert_int_lt(ms_since(t0), 50);
+	/* s[1] gets the bytes that made it into the ring, then a reset:
+	 * the cancelled message was cut in the middle. */
+	char buf[4096];
+	int rc;
+	while ((rc = brecv(s[1], buf, sizeof(buf), now() + 1000)) == 0)
+		;
+	ck_assert_int_eq(errno, ECONNRESET);
+	hclose(s[1]);
+}
+END_TEST
+
 /* ---- 4 GiB, two threads per side, two processes ---------------------- */
 
 /* Byte p of a direction's stream: a cheap, position-keyed pattern, so any
@@ -1325,6 +1410,8 @@ Suite *ipc_suite(void)
 	tcase_add_test(tc, test_ipc_peer_killed);
 	tcase_add_test(tc, test_ipc_EBUSY_ECANCELED);
 	tcase_add_test(tc, test_ipc_EBADF_ENOTSUP);
+	tcase_add_test(tc, test_ipc_no_fd_leak);
+	tcase_add_test(tc, test_ipc_send_EBUSY_ECANCELED);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("bulk");
