@@ -371,6 +371,10 @@ uint64_t dn_arp_poll(struct dn_stack *st)
 	uint64_t now = st->now_us;
 	if (now < l3->arp_next_us)
 		return l3->arp_next_us;
+	/* Requests sent below may come back synchronously (a simulation
+	 * wiring two stacks directly) and set timers on entries already
+	 * scanned: those lower arp_next_us through set_timer meanwhile. */
+	l3->arp_next_us = UINT64_MAX;
 	uint64_t next = UINT64_MAX;
 	for (unsigned i = 0; i < DN_ARP_ENTRIES; i++) {
 		struct dn_arp_entry *e = &l3->arp[i];
@@ -409,8 +413,9 @@ uint64_t dn_arp_poll(struct dn_stack *st)
 		if (e->timer_us < next)
 			next = e->timer_us;
 	}
-	l3->arp_next_us = next;
-	return next;
+	if (next < l3->arp_next_us)
+		l3->arp_next_us = next;
+	return l3->arp_next_us;
 }
 
 void dn_arp_fini(struct dn_stack *st)

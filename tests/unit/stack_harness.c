@@ -55,6 +55,8 @@ static void th_xmit(void *ctx, void *frame, uint16_t len)
 		c->ntx++;
 	}
 	c->xmits++;
+	if (c->on_xmit)
+		c->on_xmit(c->on_xmit_arg, f->data, len);
 	th_free(c, frame);
 }
 

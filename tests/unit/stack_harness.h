@@ -32,6 +32,11 @@ struct th_cap {
 	long outstanding;         /* allocated and not yet xmitted/released */
 	unsigned fail_allocs;     /* fail this many next allocs (UINT_MAX: all) */
 	uint16_t cap;             /* capacity to report (default TH_FRAME_CAP) */
+	/* Optional: called for every transmitted frame after it is recorded
+	 * (and before its buffer is freed); may feed frames back into a
+	 * stack synchronously, as a directly wired peer would. */
+	void (*on_xmit)(void *arg, const uint8_t *data, uint16_t len);
+	void *on_xmit_arg;
 	struct th_txrec tx[TH_MAX_TX];
 };
 

@@ -504,6 +504,65 @@ START_TEST(test_arp_unconfigured_stack_silent)
 }
 END_TEST
 
+/* A peer wired directly to the stack: it answers ARP requests for
+ * TH_IP_PEER2 from inside xmit, but only once `answer` is set. */
+static int answer;
+static void peer_on_xmit(void *arg, const uint8_t *d, uint16_t len)
+{
+	(void)arg;
+	if (!answer || len < 42 || dn_get16(d + 12) != 0x0806 ||
+	    dn_get16(d + 20) != 1 || dn_get32(d + 38) != TH_IP_PEER2)
+		return;
+	uint8_t b[64];
+	size_t n = th_arp_frame(b, th_mac_us, 2, th_mac_peer2, TH_IP_PEER2,
+				th_mac_us, TH_IP_US);
+	dn_stack_input(st, b, n);
+}
+
+START_TEST(test_arp_reply_inside_retry_keeps_timers)
+{
+	answer = 0;
+	cap->on_xmit = peer_on_xmit;
+	ck_assert_int_eq(send_udpish(TH_IP_PEER2, 1, 10), 0);
+	ck_assert_uint_eq(cap->ntx, 1);
+	/* The retry at 1 s is answered while dn_arp_poll is running. */
+	answer = 1;
+	st->now_us = DN_ARP_RETRY_US;
+	uint64_t wait = dn_stack_poll(st);
+	ck_assert_uint_eq(cap->ntx, 3);       /* request, request, data */
+	ck_assert_mem_eq(cap->tx[2].data, th_mac_peer2, 6);
+	ck_assert_int_eq(arp_find(TH_IP_PEER2).v.state, DN_ARP_REACHABLE);
+	/* The new reachable timer is not lost. */
+	ck_assert_uint_eq(wait, DN_ARP_REACHABLE_US);
+	st->now_us += DN_ARP_REACHABLE_US;
+	dn_stack_poll(st);
+	ck_assert_int_eq(arp_find(TH_IP_PEER2).v.state, DN_ARP_STALE);
+	cap->on_xmit = NULL;
+}
+END_TEST
+
+static void count_cb(const char *name, uint64_t v, void *arg)
+{
+	unsigned *n = arg;
+	(void)v;
+	ck_assert_ptr_nonnull(name);
+	n[0]++;
+	if (!strcmp(name, "arp_queue_overflow") || !strcmp(name, "ip_rx_bad_csum"))
+		n[1]++;
+}
+
+START_TEST(test_stack_counters_foreach_walks_names)
+{
+	unsigned n[2] = { 0, 0 };
+	dn_stack_counters_foreach(st, count_cb, n);
+	ck_assert_uint_ge(n[0], DN_L3_NCOUNTERS);
+	ck_assert_uint_eq(n[1], 2);
+	ck_assert_str_eq(dn_l3_counter_name(0), "eth_rx");
+	ck_assert_ptr_nonnull(dn_l3_counter_desc(DN_L3_NCOUNTERS - 1));
+	ck_assert_ptr_null(dn_l3_counter_name(DN_L3_NCOUNTERS));
+}
+END_TEST
+
 Suite *arp_suite(void)
 {
 	Suite *s = suite_create("arp");
@@ -529,6 +588,8 @@ Suite *arp_suite(void)
 	tcase_add_test(tc, test_arp_stale_confirmed_by_reply);
 	tcase_add_test(tc, test_arp_alloc_failure_counted);
 	tcase_add_test(tc, test_arp_unconfigured_stack_silent);
+	tcase_add_test(tc, test_arp_reply_inside_retry_keeps_timers);
+	tcase_add_test(tc, test_stack_counters_foreach_walks_names);
 	suite_add_tcase(s, tc);
 	TCase *tf = tcase_create("full");
 	tcase_add_checked_fixture(tf, full_setup, teardown);
