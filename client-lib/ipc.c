@@ -52,6 +52,8 @@
 /* The adaptive budget never drops below this, so a peer that starts
  * answering quickly again is noticed. */
 #define DNL_IPC_SPIN_FLOOR_NS 1000
+/* How long ipc_accept waits for one client's HELLO before dropping it. */
+#define DNL_IPC_HELLO_MS 1000
 
 struct ipc_listener {
 	struct dnl_handle h;
@@ -1118,6 +1120,7 @@ static int accept_handshake(struct ipc_conn *c, struct ipc_listener *l,
 		struct cmsghdr align;
 	} u;
 	ssize_t n;
+	int64_t client_dl = dillnet_now() + DNL_IPC_HELLO_MS;
 	for (;;) {
 		struct iovec iov = { &hello, sizeof(hello) };
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
@@ -1148,8 +1151,16 @@ static int accept_handshake(struct ipc_conn *c, struct ipc_listener *l,
 		}
 		if (errno != EAGAIN && errno != EINTR)
 			break;
-		if (setup_wait(c->sock, l->cancel_fd, &l->h, deadline) < 0)
+		/* A client sends its HELLO right after connecting; one that
+		 * stalls must not hold the listener up for long. */
+		int64_t dl = deadline;
+		if (deadline < 0 || deadline > client_dl)
+			dl = client_dl;
+		if (setup_wait(c->sock, l->cancel_fd, &l->h, dl) < 0) {
+			if (errno == ETIMEDOUT && dl != deadline)
+				errno = EPROTO;   /* drop it, keep accepting */
 			return -1;
+		}
 	}
 	int status = EPROTO;
 	if (n != (ssize_t)sizeof(hello) || nfds != 1 + DNL_IPC_NEFD ||

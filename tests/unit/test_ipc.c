@@ -536,6 +536,59 @@ START_TEST(test_ipc_accept_deadlines)
 }
 END_TEST
 
+static int raw_connect(const char *path)
+{
+	int fd = socket(AF_LOCAL, SOCK_STREAM, 0);
+	struct sockaddr_un su = { .sun_family = AF_LOCAL };
+	strcpy(su.sun_path, path);
+	if (connect(fd, (struct sockaddr *)&su, sizeof(su)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+START_TEST(test_ipc_accept_bad_clients)
+{
+	char p[PATH_MAX];
+	tpath(p, sizeof(p), "bad");
+	int l = ipc_listen(p, 8);
+	ck_assert_int_ge(l, 0);
+	/* One sends garbage, one sends nothing at all, then a real client:
+	 * accept drops the first at once, the second after its grace time,
+	 * and returns the third. */
+	int g = raw_connect(p);
+	ck_assert_int_ge(g, 0);
+	ck_assert_int_eq(write(g, "garbage garbage!", 16), 16);
+	int q = raw_connect(p);
+	ck_assert_int_ge(q, 0);
+	struct conn_arg ca = { .path = p };
+	pthread_t th;
+	pthread_create(&th, NULL, connect_main, &ca);
+	int64_t t0 = now();
+	int s = ipc_accept(l, now() + 5000);
+	ck_assert_int_ge(s, 0);
+	ck_assert_int_lt(ms_since(t0), 2500);
+	pthread_join(th, NULL);
+	ck_assert_int_ge(ca.rc, 0);
+	ck_assert_int_eq(bsend(ca.rc, "ok", 2, now() + 1000), 0);
+	char b[2];
+	ck_assert_int_eq(brecv(s, b, 2, now() + 1000), 0);
+	/* Both bad clients were hung up on. */
+	char junk[64];
+	ssize_t n;
+	while ((n = read(g, junk, sizeof(junk))) > 0)
+		;
+	ck_assert_int_eq(n, 0);
+	ck_assert_int_eq(read(q, junk, sizeof(junk)), 0);
+	close(g);
+	close(q);
+	hclose(s);
+	hclose(ca.rc);
+	hclose(l);
+}
+END_TEST
+
 /* ---- data ------------------------------------------------------------ */
 
 START_TEST(test_ipc_exchange)
@@ -1390,6 +1443,7 @@ Suite *ipc_suite(void)
 	tcase_add_test(tc, test_ipc_connect_mem_exact);
 	tcase_add_test(tc, test_ipc_listen_errors);
 	tcase_add_test(tc, test_ipc_accept_deadlines);
+	tcase_add_test(tc, test_ipc_accept_bad_clients);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("stream");
