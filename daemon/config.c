@@ -10,6 +10,7 @@
  * the sample file and the manual page name every key in the table.
  */
 #include "config.h"
+#include "fault.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -114,6 +115,8 @@ static const char *const dn_cc_names[] = { "cubic", "newreno", NULL };
 	     "probability that a frame is held back behind later ones"), \
 	INT("fault." #dir ".reorder_gap", fault.dir.reorder_gap, 1, 1024, "3", \
 	    "how many frames a reordered frame is held back"), \
+	INT("fault." #dir ".reorder_max_us", fault.dir.reorder_max_us, 1, 10000000, \
+	    "10000", "longest time a reordered frame is held back, microseconds"), \
 	INT("fault." #dir ".delay_us", fault.dir.delay_us, 0, 10000000, "0", \
 	    "fixed delay added to every frame, microseconds"), \
 	INT("fault." #dir ".jitter_us", fault.dir.jitter_us, 0, 10000000, "0", \
@@ -122,7 +125,9 @@ static const char *const dn_cc_names[] = { "cubic", "newreno", NULL };
 	     "probability that one byte of a frame is flipped"), \
 	{ KEY("fault." #dir ".rate", "integer", "0", \
 	      "bandwidth limit in bytes per second, 0 = unlimited"), \
-	  .kind = K_INT, FLD(fault.dir.rate), .min = 0, .max = 100000000000LL }
+	  .kind = K_INT, FLD(fault.dir.rate), .min = 0, .max = 100000000000LL }, \
+	INT("fault." #dir ".burst", fault.dir.burst, 0, 1073741824, "0", \
+	    "rate limiter bucket depth, bytes; 0 = 50 ms of rate (at least two frames)")
 
 static const struct dn_item dn_items[] = {
 	STR("eal.lcores", eal.lcores, v_lcores, "\"0\"",
@@ -138,7 +143,7 @@ static const struct dn_item dn_items[] = {
 	SLIST("eal.vdevs", eal.vdevs, v_vdev, "[]",
 	      "virtual devices (--vdev each), e.g. \"net_tap0,iface=dn0\""),
 	SLIST("eal.pci_allow", eal.pci_allow, v_pci, "[]",
-	      "PCI devices to probe (-a each), e.g. \"0000:01:00.0\""),
+	      "PCI devices to probe (-a each), e.g. \"0000:01:00.0\"; empty: none (--no-pci)"),
 	SLIST("eal.extra_args", eal.extra_args, v_arg, "[]",
 	      "further EAL arguments, appended as given"),
 
@@ -1324,6 +1329,10 @@ int dn_config_eal_argv(const struct dn_config *c, char ***argvp, int *argcp)
 		ADD("--vdev");
 		ADD(c->eal.vdevs.v[i]);
 	}
+	/* No allow list means no PCI probing at all: EAL would otherwise try
+	 * to take every NIC it can bind, including the host's own. */
+	if (c->eal.pci_allow.n == 0)
+		ADD("--no-pci");
 	for (unsigned i = 0; i < c->eal.pci_allow.n; i++) {
 		ADD("-a");
 		ADD(c->eal.pci_allow.v[i]);
@@ -1519,6 +1528,36 @@ void dn_config_print(const struct dn_config *c, FILE *f)
 	}
 	while (depth-- > 0)
 		fprintf(f, "%*s};\n", 2 * depth, "");
+}
+
+/* ---- fault injector --------------------------------------------------- */
+
+static void dn_fault_dir_map(const struct dn_conf_fault_dir *in,
+			     struct dn_fault_dir_conf *out)
+{
+	memset(out, 0, sizeof *out);
+	out->loss = in->loss;
+	out->dup = in->duplicate;
+	out->reorder = in->reorder;
+	out->reorder_gap = in->reorder_gap;
+	out->reorder_max_us = in->reorder_max_us;
+	out->delay_us = in->delay_us;
+	out->jitter_us = in->jitter_us;
+	out->corrupt = in->corrupt;
+	out->rate_bytes_per_s = in->rate;
+	out->burst_bytes = in->burst;
+}
+
+void dn_config_fault(const struct dn_config *c, struct dn_fault_conf *out)
+{
+	memset(out, 0, sizeof *out);
+	/* The seed is kept even when off, so turning the injector on by a
+	 * reload starts from the configured seed. */
+	out->seed = c->fault.seed;
+	if (!c->fault.enabled)
+		return;
+	dn_fault_dir_map(&c->fault.rx, &out->rx);
+	dn_fault_dir_map(&c->fault.tx, &out->tx);
 }
 
 /* ---- group resolution ------------------------------------------------- */

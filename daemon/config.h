@@ -73,9 +73,11 @@ struct dn_conf_fault_dir {
 	double reorder;
 	double corrupt;
 	uint32_t reorder_gap;         /* frames a reordered frame is held back */
+	uint32_t reorder_max_us;      /* ... or at most this long */
 	uint32_t delay_us;
 	uint32_t jitter_us;
 	uint64_t rate;                /* bytes per second, 0 = unlimited */
+	uint32_t burst;               /* bytes; 0 = the injector's default */
 };
 
 struct dn_config {
@@ -177,6 +179,12 @@ void dn_config_eal_argv_free(char **argv, int argc);
 /* Print the effective configuration in the file's own syntax (every setting,
  * defaults included); the output loads back to the same struct. */
 void dn_config_print(const struct dn_config *c, FILE *f);
+
+/* The fault injector's configuration (daemon/stack/fault.h) from the fault
+ * group: the seed always, the impairments only when fault.enabled (an
+ * all-zero direction passes frames straight through). */
+struct dn_fault_conf;
+void dn_config_fault(const struct dn_config *c, struct dn_fault_conf *out);
 
 /* Resolve a group (name or gid) to a gid.  0, or -1 with a message. */
 int dn_config_group_gid(const struct dn_conf_group *g, gid_t *gid,

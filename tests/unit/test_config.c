@@ -11,6 +11,7 @@
 #include <libconfig.h>
 
 #include "config.h"
+#include "fault.h"
 
 static struct dn_config cfg;
 static char err[4096];
@@ -156,10 +157,11 @@ static const char full[] =
 	"fault: {\n"
 	"  enabled = true;\n"
 	"  seed = 0x123456789L;\n"
-	"  rx: { loss = 0.25; duplicate = 1; reorder = 0.5; reorder_gap = 7;\n"
-	"        delay_us = 1000; jitter_us = 250; corrupt = 0.001; rate = 12500000000L; };\n"
-	"  tx: { loss = 0; duplicate = 0.0; reorder = 1.0; reorder_gap = 1;\n"
-	"        delay_us = 10000000; jitter_us = 0; corrupt = 1e-3; rate = 1000; };\n"
+	"  rx: { loss = 0.25; duplicate = 1; reorder = 0.5; reorder_gap = 7; reorder_max_us = 500;\n"
+	"        delay_us = 1000; jitter_us = 250; corrupt = 0.001; rate = 12500000000L;\n"
+	"        burst = 65536; };\n"
+	"  tx: { loss = 0; duplicate = 0.0; reorder = 1.0; reorder_gap = 1; reorder_max_us = 1;\n"
+	"        delay_us = 10000000; jitter_us = 0; corrupt = 1e-3; rate = 1000; burst = 1; };\n"
 	"};\n";
 
 START_TEST(test_config_full_sets_every_field)
@@ -225,6 +227,40 @@ START_TEST(test_config_full_sets_every_field)
 	ck_assert_uint_eq(cfg.fault.tx.delay_us, 10000000);
 	ck_assert(cfg.fault.tx.corrupt == 1e-3);
 	ck_assert_uint_eq(cfg.fault.tx.rate, 1000);
+	ck_assert_uint_eq(cfg.fault.rx.reorder_max_us, 500);
+	ck_assert_uint_eq(cfg.fault.rx.burst, 65536);
+}
+END_TEST
+
+START_TEST(test_config_fault_maps_to_injector)
+{
+	struct dn_fault_conf fc;
+	ck_assert_msg(load(full) == 0, "%s", err);
+	memset(&fc, 0xff, sizeof fc);
+	dn_config_fault(&cfg, &fc);
+	ck_assert_uint_eq(fc.seed, 0x123456789ULL);
+	ck_assert(fc.rx.loss == 0.25);
+	ck_assert(fc.rx.dup == 1.0);
+	ck_assert(fc.rx.reorder == 0.5);
+	ck_assert_uint_eq(fc.rx.reorder_gap, 7);
+	ck_assert_uint_eq(fc.rx.reorder_max_us, 500);
+	ck_assert_uint_eq(fc.rx.delay_us, 1000);
+	ck_assert_uint_eq(fc.rx.jitter_us, 250);
+	ck_assert(fc.rx.corrupt == 0.001);
+	ck_assert_uint_eq(fc.rx.rate_bytes_per_s, 12500000000ULL);
+	ck_assert_uint_eq(fc.rx.burst_bytes, 65536);
+	ck_assert(fc.tx.reorder == 1.0);
+	ck_assert_uint_eq(fc.tx.delay_us, 10000000);
+	ck_assert_uint_eq(fc.tx.burst_bytes, 1);
+
+	/* Disabled: the seed survives, every impairment is zero. */
+	cfg.fault.enabled = false;
+	memset(&fc, 0xff, sizeof fc);
+	dn_config_fault(&cfg, &fc);
+	ck_assert_uint_eq(fc.seed, 0x123456789ULL);
+	static const struct dn_fault_dir_conf zero;
+	ck_assert_mem_eq(&fc.rx, &zero, sizeof zero);
+	ck_assert_mem_eq(&fc.tx, &zero, sizeof zero);
 }
 END_TEST
 
@@ -337,9 +373,9 @@ START_TEST(test_config_eal_argv_defaults)
 	ck_assert_msg(load(ADDR "eal: { memory_mb = 0; };") == 0, "%s", err);
 	ck_assert_int_eq(dn_config_eal_argv(&cfg, &av, &ac), 0);
 	static const char *want[] = {
-		"dillnetd", "-l", "0", "--file-prefix", "dillnet", "--no-telemetry",
+		"dillnetd", "-l", "0", "--no-pci", "--file-prefix", "dillnet", "--no-telemetry",
 	};
-	ck_assert_int_eq(ac, 6);
+	ck_assert_int_eq(ac, 7);
 	for (int i = 0; i < ac; i++)
 		ck_assert_str_eq(av[i], want[i]);
 	dn_config_eal_argv_free(av, ac);
@@ -691,6 +727,7 @@ Suite *config_suite(void)
 	TCase *tc = tcase_create("config");
 	tcase_add_test(tc, test_config_minimal_gets_defaults);
 	tcase_add_test(tc, test_config_full_sets_every_field);
+	tcase_add_test(tc, test_config_fault_maps_to_injector);
 	tcase_add_test(tc, test_config_sample_loads_and_matches_defaults);
 	tcase_add_test(tc, test_config_sample_names_every_key);
 	tcase_add_test(tc, test_config_manpage_documents_every_key);
