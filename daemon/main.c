@@ -90,28 +90,43 @@ static int setup_signals(struct dn_daemon *d)
 
 /* ---- reload ---------------------------------------------------------- */
 
+/* Which group of settings that only a restart applies differs, or NULL.
+ * The config struct holds no pointers, so comparing bytes is exact. */
+static const char *restart_diff(const struct dn_config *a, const struct dn_config *b)
+{
+#define DIFF(field) if (memcmp(&a->field, &b->field, sizeof(a->field)) != 0) return #field
+	DIFF(eal);
+	DIFF(port);
+	DIFF(ip);
+	DIFF(sockets);
+	DIFF(poll);
+	DIFF(apps);
+	DIFF(tcp);
+#undef DIFF
+	return NULL;
+}
+
 static void reload(struct dn_daemon *d)
 {
 	char err[512];
 	struct dn_config nc;
 
 	sd_notify(0, "RELOADING=1");
-	if (dn_config_load(&nc, d->config_path, err, sizeof(err)) < 0) {
+	if (dn_config_load_file(&nc, d->config_path, err, sizeof(err)) < 0) {
 		dn_err(&d->log, "reload refused, keeping the running configuration: %s", err);
 		sd_notify(0, "READY=1");
 		return;
 	}
 	/* Log level and the fault injector change at once; everything that
 	 * shapes the port, addresses or sockets needs a restart. */
-	d->log.level = (enum dn_log_level)nc.log_level;
+	d->log.level = nc.log.level;
 	dn_daemon_apply_fault(d, &nc);
-	const char *needs_restart = dn_config_restart_diff(&d->cfg, &nc);
+	const char *needs_restart = restart_diff(&d->cfg, &nc);
 	if (needs_restart)
-		dn_warn(&d->log, "reload: %s changed; that takes effect only after a restart",
+		dn_warn(&d->log, "reload: settings in '%s' changed; they take effect only after a restart",
 			needs_restart);
-	d->cfg.log_level = nc.log_level;
-	dn_config_fault_copy(&d->cfg, &nc);
-	dn_config_free(&nc);
+	d->cfg.log = nc.log;
+	d->cfg.fault = nc.fault;
 	dn_notice(&d->log, "configuration reloaded (log level %s, fault injector %s)",
 		  dn_log_level_name(d->log.level), d->fault_on ? "on" : "off");
 	sd_notify(0, "READY=1");
@@ -212,18 +227,17 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	d->config_path = cfgpath;
-	if (dn_config_load(&d->cfg, cfgpath, err, sizeof(err)) < 0) {
+	if (dn_config_load_file(&d->cfg, cfgpath, err, sizeof(err)) < 0) {
 		fprintf(stderr, "dillnetd: %s\n", err);
 		free(d);
 		return 1;
 	}
 	if (test_only) {
 		printf("dillnetd: configuration file %s is valid\n", cfgpath);
-		dn_config_free(&d->cfg);
 		free(d);
 		return 0;
 	}
-	dn_log_init(&d->log, (enum dn_log_level)d->cfg.log_level);
+	dn_log_init(&d->log, d->cfg.log.level);
 	d->start_us = mono_us();
 	d->sigfd = -1;
 	if (!(d->ev = dn_evloop_new())) {
@@ -252,7 +266,6 @@ out_ev:
 		close(d->sigfd);
 	dn_evloop_free(d->ev);
 out_cfg:
-	dn_config_free(&d->cfg);
 	free(d);
 	return rc;
 }

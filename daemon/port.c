@@ -6,6 +6,8 @@
 #include "port.h"
 
 #include <errno.h>
+#include <ftw.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,6 +15,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 
 #define DN_TX_BATCH 32
@@ -55,9 +58,23 @@ int dn_port_eal_init(int argc, char **argv, char *err, size_t errlen)
 	return 0;
 }
 
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
 void dn_port_eal_cleanup(void)
 {
+	char dir[PATH_MAX];
+	/* EAL leaves its runtime directory (/var/run/dpdk/PREFIX) behind even
+	 * with --no-shconf; it is ours alone, so remove it on the way out. */
+	snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
 	rte_eal_cleanup();
+	if (dir[0] && strstr(dir, "/dpdk/"))
+		nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 static int find_port(const char *device, uint16_t *id)
@@ -145,7 +162,14 @@ struct dn_port *dn_port_open(const struct dn_port_conf *c, struct dn_log *lg,
 		snprintf(err, errlen, "%s: queue setup: %s", p->name, rte_strerror(-r));
 		goto fail_pool;
 	}
-	if (c->mac) {
+	/* net_tap's "port MAC" is the kernel-side interface's own address, and
+	 * that interface is our peer: sharing it would make every frame look
+	 * like it came from ourselves.  So on a tap the stack takes its own
+	 * address (the override, or the tap's with the locally administered
+	 * bit set and the last byte changed) and the port runs promiscuous;
+	 * setting the port MAC there would only move the kernel's. */
+	int is_tap = strcmp(p->driver, "net_tap") == 0;
+	if (c->mac && !is_tap) {
 		memcpy(p->mac.addr_bytes, c->mac, 6);
 		if ((r = rte_eth_dev_default_mac_addr_set(p->port_id, &p->mac)) < 0) {
 			snprintf(err, errlen, "%s: cannot set MAC: %s", p->name, rte_strerror(-r));
@@ -162,6 +186,15 @@ struct dn_port *dn_port_open(const struct dn_port_conf *c, struct dn_log *lg,
 		goto fail_pool;
 	}
 	rte_eth_macaddr_get(p->port_id, &p->mac);
+	if (is_tap) {
+		if (c->mac) {
+			memcpy(p->mac.addr_bytes, c->mac, 6);
+		} else {
+			p->mac.addr_bytes[0] = (uint8_t)((p->mac.addr_bytes[0] | 0x02) & ~0x01);
+			p->mac.addr_bytes[5] ^= 0x5a;
+		}
+		rte_eth_promiscuous_enable(p->port_id);
+	}
 	if (ec.intr_conf.rxq) {
 		p->intr_fd = rte_eth_dev_rx_intr_ctl_q_get_fd(p->port_id, 0);
 		if (p->intr_fd < 0)
@@ -216,6 +249,12 @@ static void io_xmit(void *ctx, void *frame, uint16_t len)
 	p->tx[p->ntx++] = m;
 	if (p->ntx == DN_TX_BATCH)
 		dn_port_flush(p);
+}
+
+uint8_t *dn_port_frame_data(void *port, void *frame)
+{
+	(void)port;
+	return rte_pktmbuf_mtod((struct rte_mbuf *)frame, uint8_t *);
 }
 
 static void io_release(void *ctx, void *frame)

@@ -41,6 +41,8 @@ const struct dn_stack_io *dn_port_io(void);
  * dn_port_io()->release when done. */
 unsigned dn_port_rx(struct dn_port *p, void **handles, const uint8_t **data,
 		    uint16_t *len, unsigned max);
+/* The data of a frame handle (for the fault injector's tx side). */
+uint8_t *dn_port_frame_data(void *port, void *frame);
 /* Send what xmit queued. */
 void dn_port_flush(struct dn_port *p);
 

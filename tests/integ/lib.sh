@@ -126,13 +126,12 @@ dn_start_daemon() {
 	return 0
 }
 
-# Stop the daemon with SIGTERM; echo its exit status.
+# Stop the daemon with SIGTERM; its exit status is left in DN_RC.
 dn_stop_daemon() {
 	kill -TERM "$DN_DAEMON_PID"
-	local rc=0
-	wait "$DN_DAEMON_PID" || rc=$?
+	DN_RC=0
+	wait "$DN_DAEMON_PID" || DN_RC=$?
 	DN_DAEMON_PID=
-	echo "$rc"
 }
 
 dn_end() {

@@ -1,0 +1,44 @@
+/* The daemon's top-level state, shared by main.c and main_setup.c. */
+#ifndef DN_DAEMON_H
+#define DN_DAEMON_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "ctl.h"
+#include "evloop.h"
+#include "fault.h"
+#include "log.h"
+#include "port.h"
+#include "stack.h"
+
+struct dn_daemon {
+	struct dn_config cfg;
+	const char *config_path;
+	struct dn_log log;
+	struct dn_evloop *ev;
+	int sigfd;
+	int stop, reload;            /* set by the signalfd callback */
+	uint64_t start_us;
+	struct dn_port *port;
+	struct dn_stack st;
+	struct dn_fault fault;
+	int fault_on;
+	struct dn_ctl *ctl;
+	int busy_poll;
+	uint64_t idle_us, max_sleep_us;
+	char status_line[160];
+	int eal_argc;
+	char **eal_argv;          /* EAL keeps pointers into it */
+};
+
+int dn_daemon_start(struct dn_daemon *d, char *err, size_t errlen);
+void dn_daemon_stop(struct dn_daemon *d);
+/* One received frame: through the fault injector when on, then the stack;
+ * the frame is released in every case. */
+void dn_daemon_rx_frame(struct dn_daemon *d, void *h, const uint8_t *data, uint16_t len);
+/* Run due timers (stack, fault injector); microseconds to the next one. */
+uint64_t dn_daemon_timers(struct dn_daemon *d);
+void dn_daemon_apply_fault(struct dn_daemon *d, const struct dn_config *c);
+
+#endif

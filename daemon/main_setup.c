@@ -1,0 +1,392 @@
+/*
+ * dillnetd start-up, shutdown and the ctl request handlers.  Kept apart
+ * from main.c (arguments, signals, the poll loop) to keep each file about
+ * one thing.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "daemon.h"
+
+/* ---- ctl handlers ------------------------------------------------------ */
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int h_status(void *ctx, const void *req, uint32_t rl, void *out, size_t cap, uint32_t *ol)
+{
+	struct dn_daemon *d = ctx;
+	struct dn_ctl_status *s = out;
+	struct dn_ctl_port pi;
+	(void)req;
+	(void)rl;
+	if (cap < sizeof(*s))
+		return EOVERFLOW;
+	memset(s, 0, sizeof(*s));
+	dn_port_info(d->port, &pi);
+	snprintf(s->version, sizeof(s->version), "%s", DN_VERSION);
+	s->uptime_ms = (now_us() - d->start_us) / 1000;
+	s->pid = (uint32_t)getpid();
+	s->poll_mode = d->busy_poll ? 1 : 0;
+	memcpy(s->port_name, pi.port_name, sizeof(s->port_name));
+	memcpy(s->driver, pi.driver, sizeof(s->driver));
+	memcpy(s->mac, pi.mac, 6);
+	s->link_up = pi.link_up;
+	s->link_speed_mbps = pi.link_speed_mbps;
+	s->ip4 = d->st.conf.ip4;
+	s->prefix_len = d->st.conf.prefix_len;
+	s->gateway = d->st.conf.gateway;
+	s->mtu = d->st.conf.mtu;
+	s->log_level = d->log.level;
+	s->apps = 0;
+	s->fault_enabled = (uint32_t)d->fault_on;
+	*ol = sizeof(*s);
+	return 0;
+}
+
+static int h_port(void *ctx, const void *req, uint32_t rl, void *out, size_t cap, uint32_t *ol)
+{
+	struct dn_daemon *d = ctx;
+	(void)req;
+	(void)rl;
+	if (cap < sizeof(struct dn_ctl_port))
+		return EOVERFLOW;
+	dn_port_info(d->port, out);
+	*ol = sizeof(struct dn_ctl_port);
+	return 0;
+}
+
+/* List replies are built in place: a dn_ctl_list header then entries. */
+struct list_fill {
+	uint8_t *base;
+	size_t cap, entry;
+	uint32_t count;
+	int overflow;
+	const char *filter;
+};
+
+static void *list_slot(struct list_fill *f)
+{
+	size_t off = sizeof(struct dn_ctl_list) + (size_t)f->count * f->entry;
+	if (off + f->entry > f->cap) {
+		f->overflow = 1;
+		return NULL;
+	}
+	f->count++;
+	return f->base + off;
+}
+
+static void add_counter(const char *name, uint64_t v, void *arg)
+{
+	struct list_fill *f = arg;
+	struct dn_ctl_counter *c = list_slot(f);
+	if (!c)
+		return;
+	memset(c, 0, sizeof(*c));
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->value = v;
+}
+
+static int list_done(struct list_fill *f, uint32_t *ol)
+{
+	struct dn_ctl_list l = { .count = f->count };
+	if (f->overflow)
+		return EOVERFLOW;
+	memcpy(f->base, &l, sizeof(l));
+	*ol = (uint32_t)(sizeof(l) + (size_t)f->count * f->entry);
+	return 0;
+}
+
+static int h_counters(void *ctx, const void *req, uint32_t rl, void *out, size_t cap, uint32_t *ol)
+{
+	struct dn_daemon *d = ctx;
+	struct list_fill f = { out, cap, sizeof(struct dn_ctl_counter), 0, 0, NULL };
+	(void)req;
+	(void)rl;
+	if (cap < sizeof(struct dn_ctl_list))
+		return EOVERFLOW;
+	dn_port_counters_foreach(d->port, add_counter, &f);
+	dn_stack_counters_foreach(&d->st, add_counter, &f);
+	dn_fault_counters_foreach(&d->fault, add_counter, &f);
+	return list_done(&f, ol);
+}
+
+static void add_arp(const struct dn_arp_view *e, void *arg)
+{
+	struct list_fill *f = arg;
+	struct dn_ctl_arp_entry *o = list_slot(f);
+	if (!o)
+		return;
+	memset(o, 0, sizeof(*o));
+	o->ip4 = e->ip;
+	memcpy(o->mac, e->mac, 6);
+	o->state = (uint8_t)e->state;
+	o->age_ms = (uint32_t)(e->age_us / 1000);
+	o->queued = e->queued;
+}
+
+static int h_arp(void *ctx, const void *req, uint32_t rl, void *out, size_t cap, uint32_t *ol)
+{
+	struct dn_daemon *d = ctx;
+	struct list_fill f = { out, cap, sizeof(struct dn_ctl_arp_entry), 0, 0, NULL };
+	(void)req;
+	(void)rl;
+	if (cap < sizeof(struct dn_ctl_list))
+		return EOVERFLOW;
+	dn_arp_foreach(&d->st, add_arp, &f);
+	return list_done(&f, ol);
+}
+
+static int h_loglevel(void *ctx, const void *req, uint32_t rl, void *out, size_t cap, uint32_t *ol)
+{
+	struct dn_daemon *d = ctx;
+	const struct dn_ctl_loglevel *l = req;
+	(void)rl;
+	(void)out;
+	(void)cap;
+	int lv = dn_log_level_parse(l->level);
+	if (lv < 0)
+		return EINVAL;
+	d->log.level = (enum dn_log_level)lv;
+	dn_notice(&d->log, "log level set to %s by dillnetctl", l->level);
+	*ol = 0;
+	return 0;
+}
+
+static const struct dn_ctl_handler_entry ctl_handlers[] = {
+	{ DN_MSG_CTL_STATUS, h_status },
+	{ DN_MSG_CTL_PORT, h_port },
+	{ DN_MSG_CTL_ARP, h_arp },
+	{ DN_MSG_CTL_COUNTERS, h_counters },
+	{ DN_MSG_CTL_LOGLEVEL, h_loglevel },
+};
+
+/* ---- frames and timers --------------------------------------------------- */
+
+void dn_daemon_rx_frame(struct dn_daemon *d, void *h, const uint8_t *data, uint16_t len)
+{
+	/* Always through the injector: with an all-zero configuration it
+	 * hands the frame straight to rx_deliver. */
+	dn_fault_rx(&d->fault, h, (uint8_t *)data, len);
+}
+
+static void rx_deliver(void *ctx, void *frame, uint8_t *data, uint16_t len)
+{
+	struct dn_daemon *d = ctx;
+	dn_stack_input(&d->st, data, len);
+	dn_port_io()->release(d->port, frame);
+}
+
+uint64_t dn_daemon_timers(struct dn_daemon *d)
+{
+	uint64_t next = dn_stack_poll(&d->st);
+	uint64_t f = dn_fault_poll(&d->fault);
+	return f < next ? f : next;
+}
+
+/* ---- start and stop ---------------------------------------------------- */
+
+static void on_rx_intr(struct dn_evloop *ev, int fd, uint32_t events, void *arg)
+{
+	/* Only wakes the loop; the next Rx burst reads the frames. */
+	(void)ev;
+	(void)fd;
+	(void)events;
+	(void)arg;
+}
+
+static int mkdir_parent(const char *path)
+{
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%s", path);
+	char *dir = dirname(buf);
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/* Sockets handed over by systemd (dillnetd-ctl.socket, dillnetd-app.socket),
+ * found by their FileDescriptorName. */
+static int systemd_fd(const char *name)
+{
+	char **names = NULL;
+	int n = sd_listen_fds_with_names(0, &names), fd = -1;
+	for (int i = 0; i < n; i++) {
+		if (fd < 0 && names && names[i] && strcmp(names[i], name) == 0)
+			fd = SD_LISTEN_FDS_START + i;
+	}
+	if (names) {
+		for (int i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+	}
+	return fd;
+}
+
+static void fault_dir(const struct dn_conf_fault_dir *c, struct dn_fault_dir_conf *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->loss = c->loss;
+	o->dup = c->duplicate;
+	o->reorder = c->reorder;
+	o->reorder_gap = c->reorder_gap;
+	o->delay_us = c->delay_us;
+	o->jitter_us = c->jitter_us;
+	o->corrupt = c->corrupt;
+	o->rate_bytes_per_s = c->rate;
+}
+
+/* The injector is configured from the file's fault group; disabled means
+ * an all-zero configuration, which passes every frame straight through. */
+void dn_daemon_apply_fault(struct dn_daemon *d, const struct dn_config *c)
+{
+	struct dn_fault_conf fc;
+	memset(&fc, 0, sizeof(fc));
+	fc.seed = c->fault.seed;
+	if (c->fault.enabled) {
+		fault_dir(&c->fault.rx, &fc.rx);
+		fault_dir(&c->fault.tx, &fc.tx);
+	}
+	d->fault_on = c->fault.enabled;
+	dn_fault_set_conf(&d->fault, &fc);
+}
+
+int dn_daemon_start(struct dn_daemon *d, char *err, size_t errlen)
+{
+	char **eargv = NULL;
+	int eargc = 0;
+	struct dn_config *c = &d->cfg;
+
+	if (dn_config_eal_argv(c, &eargv, &eargc) < 0) {
+		snprintf(err, errlen, "out of memory building EAL arguments");
+		return -1;
+	}
+	int r = dn_port_eal_init(eargc, eargv, err, errlen);
+	/* EAL keeps pointers into argv for its lifetime; it is freed at stop. */
+	d->eal_argv = eargv;
+	d->eal_argc = eargc;
+	if (r < 0)
+		return -1;
+
+	struct dn_port_conf pc = {
+		.device = c->port.device,
+		.mac = c->port.mac.set ? c->port.mac.addr : NULL,
+		.mtu = c->port.mtu,
+		.rx_desc = c->port.rx_desc,
+		.tx_desc = c->port.tx_desc,
+		.mbufs = c->port.mbufs,
+		.want_rx_intr = c->poll.mode == DN_POLL_ADAPTIVE,
+	};
+	d->port = dn_port_open(&pc, &d->log, err, errlen);
+	if (!d->port)
+		goto fail_eal;
+
+	struct dn_stack_conf sc = {
+		.ip4 = ntohl(c->ip.address.addr),
+		.prefix_len = (uint8_t)c->ip.address.prefix_len,
+		.gateway = ntohl(c->ip.gateway),
+		.mtu = dn_port_mtu(d->port),
+	};
+	dn_port_mac(d->port, sc.mac);
+	struct dn_fault_conf fc0;
+	struct dn_fault_hooks fh = {
+		.lower = dn_port_io(),
+		.lower_ctx = d->port,
+		.frame_data = dn_port_frame_data,
+		.rx_deliver = rx_deliver,
+		.rx_ctx = d,
+		.now_us = &d->st.now_us,
+	};
+	memset(&fc0, 0, sizeof(fc0));
+	d->st.now_us = now_us();
+	dn_fault_init(&d->fault, &fc0, &fh);
+	dn_daemon_apply_fault(d, c);
+	/* The stack always transmits through the injector's io; when the
+	 * injector is off it passes frames straight to the port. */
+	if (dn_stack_init(&d->st, &sc, &dn_fault_io, &d->fault, d->st.now_us) < 0) {
+		snprintf(err, errlen, "stack: %s", strerror(errno));
+		goto fail_port;
+	}
+	d->busy_poll = c->poll.mode == DN_POLL_BUSY;
+	d->idle_us = c->poll.idle_us;
+	d->max_sleep_us = (uint64_t)c->poll.max_sleep_ms * 1000u;
+
+	struct dn_ctl_conf cc = {
+		.path = c->sockets.ctl_path,
+		.mode = c->sockets.ctl_mode,
+		.listen_fd = systemd_fd("ctl"),
+		.max_clients = 16,
+		.handlers = ctl_handlers,
+		.nhandlers = sizeof(ctl_handlers) / sizeof(ctl_handlers[0]),
+		.ctx = d,
+		.log = &d->log,
+	};
+	if (cc.listen_fd < 0 && mkdir_parent(cc.path) < 0) {
+		snprintf(err, errlen, "%s: cannot create its directory: %s", cc.path, strerror(errno));
+		goto fail_stack;
+	}
+	d->ctl = dn_ctl_open(&cc, d->ev, err, errlen);
+	if (!d->ctl)
+		goto fail_stack;
+	int ifd = dn_port_intr_fd(d->port);
+	if (ifd >= 0 && dn_evloop_add(d->ev, ifd, EPOLLIN, on_rx_intr, d) < 0) {
+		snprintf(err, errlen, "Rx interrupt fd: %s", strerror(errno));
+		goto fail_ctl;
+	}
+	dn_stack_announce(&d->st);
+	dn_port_flush(d->port);
+
+	uint8_t *m = sc.mac;
+	snprintf(d->status_line, sizeof(d->status_line),
+		 "%s %02x:%02x:%02x:%02x:%02x:%02x %u.%u.%u.%u/%u, %s poll",
+		 c->port.device[0] ? c->port.device : "port 0",
+		 m[0], m[1], m[2], m[3], m[4], m[5],
+		 sc.ip4 >> 24, (sc.ip4 >> 16) & 255, (sc.ip4 >> 8) & 255, sc.ip4 & 255,
+		 sc.prefix_len, d->busy_poll ? "busy" : "adaptive");
+	return 0;
+
+fail_ctl:
+	dn_ctl_close(d->ctl);
+	d->ctl = NULL;
+fail_stack:
+	dn_stack_fini(&d->st);
+fail_port:
+	dn_fault_fini(&d->fault);
+	dn_port_close(d->port);
+	d->port = NULL;
+fail_eal:
+	dn_port_eal_cleanup();
+	dn_config_eal_argv_free(d->eal_argv, eargc);
+	d->eal_argv = NULL;
+	return -1;
+}
+
+void dn_daemon_stop(struct dn_daemon *d)
+{
+	dn_ctl_close(d->ctl);
+	d->ctl = NULL;
+	int ifd = d->port ? dn_port_intr_fd(d->port) : -1;
+	if (ifd >= 0)
+		dn_evloop_del(d->ev, ifd);
+	dn_stack_fini(&d->st);
+	dn_fault_fini(&d->fault);
+	dn_port_close(d->port);
+	d->port = NULL;
+	dn_port_eal_cleanup();
+	dn_config_eal_argv_free(d->eal_argv, d->eal_argc);
+	d->eal_argv = NULL;
+}

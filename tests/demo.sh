@@ -1,0 +1,29 @@
+#!/bin/bash
+# make demo: start dillnetd in its own network namespace on a DPDK net_tap
+# port, show it working against the Linux kernel there, and clean up.
+set -uo pipefail
+. "$(dirname "$0")/integ/lib.sh"
+dn_begin demo
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+dn_write_conf
+say "Configuration ($DN_CONF)"
+cat "$DN_CONF"
+say "Starting dillnetd in namespace $DN_NS on net_tap ($DN_TAP), --no-huge"
+dn_start_daemon || exit 1
+sleep 0.3
+say "dillnetctl status"
+dn_ctl status
+say "The kernel in the namespace pings the daemon at $DN_DAEMON_IP"
+dn_ns ping -c 3 -i 0.2 "$DN_DAEMON_IP"
+say "dillnetctl show arp"
+dn_ctl show arp
+say "dillnetctl show counters ip"
+dn_ctl show counters ip
+if [ -x "$DN_ROOT/tests/demo_tcp.sh" ]; then
+	. "$DN_ROOT/tests/demo_tcp.sh"
+fi
+say "Stopping dillnetd (SIGTERM)"
+dn_stop_daemon; rc=$DN_RC
+echo "dillnetd exited with status $rc"
+say "Done; namespace, sockets and DPDK files are removed on exit"
