@@ -34,6 +34,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -361,6 +362,8 @@ static int region_create(const uint32_t size[2], size_t *len)
 	r->version = DNL_IPC_VERSION;
 	r->ring_size[0] = size[0];
 	r->ring_size[1] = size[1];
+	atomic_init(&r->cpu[0], -1);
+	atomic_init(&r->cpu[1], -1);
 	dn_ring_shared_init(&r->ring[0]);
 	dn_ring_shared_init(&r->ring[1]);
 	munmap(r, DNL_IPC_HDR);
@@ -438,7 +441,14 @@ static int conn_wait(struct ipc_conn *c, int rx, int64_t deadline)
 	 * idle) spinning only delays it, and the budget shrinks to the
 	 * floor quickly. */
 	int64_t *budget = &c->spin_cur[rx];
-	if (deadline != 0 && c->spin_ns > 0) {
+	/* A peer last seen on our own CPU cannot answer while we spin
+	 * there: sleep at once and let it run. */
+	struct dnl_ipc_region *reg = c->map;
+	int cpu = sched_getcpu();
+	atomic_store_explicit(&reg->cpu[c->side], cpu, memory_order_relaxed);
+	int same_cpu = cpu >= 0 && atomic_load_explicit(&reg->cpu[1 - c->side],
+						memory_order_relaxed) == cpu;
+	if (deadline != 0 && c->spin_ns > 0 && !same_cpu) {
 		/* Every 16th wait spins the full time: if both sides sit at
 		 * the floor, neither spins long enough to cover the other's
 		 * wakeup, and only such a probe gets them spinning again. */

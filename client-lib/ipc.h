@@ -21,6 +21,7 @@
 #ifndef DNL_IPC_H
 #define DNL_IPC_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "dn_ring.h"
@@ -35,6 +36,9 @@ struct dnl_ipc_region {
 	uint32_t version;
 	uint32_t ring_size[2];      /* informational only */
 	struct dn_ring_shared ring[2];
+	/* CPU each side last waited on (a hint for spinning; never trusted
+	 * for anything else). */
+	_Alignas(DN_CACHELINE) _Atomic int32_t cpu[2];
 };
 
 _Static_assert(sizeof(struct dnl_ipc_region) <= DNL_IPC_HDR,
