@@ -279,7 +279,10 @@ void dn_stack_announce(struct dn_stack *st);
 /* An ICMP destination unreachable (type 3) or time exceeded (type 11)
  * arrived quoting a TCP segment we sent: quoted_ip points at the quoted
  * IPv4 header (validated: version 4, IHL, our source address, protocol 6,
- * at least IHL*4 + 8 bytes), len bytes of quote are readable. */
+ * at least IHL*4 + 8 bytes), len bytes of quote are readable.  The ICMP
+ * header itself is at quoted_ip - 8, so for type 3 code 4 (fragmentation
+ * needed, RFC 1191) the next-hop MTU is dn_get16(quoted_ip - 2).  Errors
+ * that arrived as broadcasts are not passed on. */
 void dn_tcp_icmp_error(struct dn_stack *st, uint8_t type, uint8_t code,
 		       const uint8_t *quoted_ip, size_t len);
 void dn_tcp_counters_foreach(const struct dn_stack *st,
