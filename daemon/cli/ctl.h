@@ -63,6 +63,8 @@ struct dn_out {
 	enum dn_fmt fmt;
 	int argc;             /* command arguments after the command words */
 	char **argv;
+	const char *done;     /* text for a payload-less success: a printf
+	                       * format taking the first argument */
 };
 
 typedef void (*dn_print_fn)(const struct dn_out *o, const struct dn_reply *r);

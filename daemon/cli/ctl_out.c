@@ -408,15 +408,16 @@ static void apps_json(const struct dn_out *o, const struct dn_reply *r)
 
 /* ---- done: replies with no payload (set, kill) ------------------------- */
 
-/* The command's own words say what was done; echo its arguments so the
- * operator sees what the daemon accepted. */
+/* Say what the daemon accepted, in the command's own words. */
 static void done_text(const struct dn_out *o, const struct dn_reply *r)
 {
 	(void)r;
-	fputs("ok", o->f);
-	for (int i = 0; i < o->argc; i++)
-		fprintf(o->f, " %s", o->argv[i]);
-	fputc('\n', o->f);
+	if (o->done && o->argc > 0) {
+		fprintf(o->f, o->done, o->argv[0]);
+		fputc('\n', o->f);
+	} else {
+		fputs("ok\n", o->f);
+	}
 }
 
 static void done_json(const struct dn_out *o, const struct dn_reply *r)

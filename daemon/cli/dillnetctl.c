@@ -36,6 +36,7 @@ struct dn_cmd {
 	dn_build_fn build;   /* NULL: request has no payload */
 	enum dn_view view;   /* DN_VIEW_COUNT: no printer in this build yet */
 	const char *help;
+	const char *done;    /* DN_VIEW_DONE: what success means, "%s" = 1st arg */
 };
 
 static const char *const dn_levels[] = {
@@ -100,11 +101,13 @@ static const struct dn_cmd dn_cmds[] = {
 	{ "show counters",   "[PREFIX]",  0, 1, "CTL_COUNTERS", NULL, DN_VIEW_COUNTERS,
 	  "stack counters, only names starting with PREFIX if given" },
 	{ "set log-level",   "LEVEL",     1, 1, "CTL_LOGLEVEL", build_loglevel, DN_VIEW_DONE,
-	  "set the daemon's log level (err, warn, notice, info, debug)" },
+	  "set the daemon's log level (err, warn, notice, info, debug)",
+	  "log level set to %s" },
 	{ "show apps",       "",          0, 0, "CTL_APPS",     NULL, DN_VIEW_APPS,
 	  "attached applications" },
 	{ "kill app",        "PID",       1, 1, "CTL_KILL_APP", build_kill_app, DN_VIEW_DONE,
-	  "detach an application and reset its connections" },
+	  "detach an application and reset its connections",
+	  "applications of pid %s disconnected" },
 	{ "show connections", "",         0, 0, "CTL_CONNS",    NULL, DN_VIEW_COUNT,
 	  "TCP connections" },
 	{ "kill connection", "ARGS...",   1, 4, "CTL_KILL_CONN", NULL, DN_VIEW_COUNT,
@@ -231,6 +234,7 @@ int main(int argc, char **argv)
 	}
 	out.argc = argc - used;
 	out.argv = argv + used;
+	out.done = cmd->done;
 	if (out.argc < cmd->min_args || out.argc > cmd->max_args) {
 		fprintf(stderr, PROG ": %s: wrong number of arguments\n", cmd->words);
 		fprintf(stderr, "usage: " PROG " [-j] [-s SOCKET] %s %s\n", cmd->words, cmd->args);

@@ -303,7 +303,7 @@ served ok -j show counters tcp
 json "show counters tcp -j" '[c["name"] for c in d["counters"]]==["tcp_rx_segments","tcp_rx_bad_csum"]'
 
 served ok set log-level debug
-expect "set log-level debug" 0 out "ok debug"
+expect "set log-level debug" 0 out "log level set to debug"
 if grep -q "request type=20 flags=0 len=16 id=2" "$tmp/srv.log" && grep -qx "level=debug" "$tmp/srv.log"; then
 	ok "set log-level sends CTL_LOGLEVEL with the level"
 else
@@ -331,7 +331,7 @@ if grep -q "X(CTL_KILL_APP," "$root/proto/dn_msg.h"; then
 	run -s "$tmp/none.sock" kill app 0
 	expect "kill app 0: exit 2" 2 err "'0' is not a process id"
 	served ok kill app 1234
-	expect "kill app 1234" 0 out "ok 1234"
+	expect "kill app 1234" 0 out "applications of pid 1234 disconnected"
 	if grep -qx "kill pid=1234 pad=0" "$tmp/srv.log" && grep -q "request type=22 flags=0 len=8 id=2" "$tmp/srv.log"; then
 		ok "kill app sends CTL_KILL_APP with the pid"
 	else
