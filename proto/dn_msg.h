@@ -122,6 +122,8 @@ struct dn_app_attach_req {
  *   [1] eventfd the daemon signals to wake the app (events, rx data,
  *       tx/command room),
  *   [2] eventfd the app signals to wake the daemon (commands).
+ * Both eventfds are non-blocking (the flag belongs to the shared file
+ * description): wait for them with poll/epoll, then read to reset.
  * The app maps region_size bytes and checks them with dn_region_attach();
  * the layout fields repeat the region header so a mismatch is caught
  * before mapping. */
