@@ -178,9 +178,16 @@ out:
 
 void dnl_handle_put(struct dnl_handle *h)
 {
-	atomic_fetch_sub(&h->refs, 1);
-	if (atomic_load_explicit(&h->cancelled, memory_order_acquire))
-		futex_wake_all(&h->refs);
+	/* Read the flag before dropping our reference: afterwards the
+	 * releaser may free the object at any moment.  The wake itself only
+	 * passes the address to the kernel, which does not touch the memory
+	 * for a private FUTEX_WAKE.  A release that starts just after the
+	 * read misses this wake and notices within its 5 ms wait timeout. */
+	int cancelled = atomic_load_explicit(&h->cancelled, memory_order_acquire);
+	_Atomic uint32_t *w = &h->refs;
+	atomic_fetch_sub(w, 1);
+	if (cancelled)
+		futex_wake_all(w);
 }
 
 int dnl_handle_release(int s)
