@@ -141,13 +141,15 @@ static struct dn_arp_entry *entry_new(struct dn_stack *st, uint32_t ip)
 {
 	struct dn_l3 *l3 = &st->l3;
 	if (l3->arp_free == DN_ARP_NIL) {
-		/* Full: evict the least useful, oldest entry. */
+		/* Full: evict the least useful entry, least recently used
+		 * first, so a flood of new senders cannot push out the
+		 * gateway while it carries traffic. */
 		struct dn_arp_entry *v = NULL;
 		for (unsigned i = 0; i < DN_ARP_ENTRIES; i++) {
 			struct dn_arp_entry *e = &l3->arp[i];
 			if (!v || evict_rank(e) < evict_rank(v) ||
 			    (evict_rank(e) == evict_rank(v) &&
-			     e->updated_us < v->updated_us))
+			     e->used_us < v->used_us))
 				v = e;
 		}
 		l3->c.arp_evicted++;
@@ -161,6 +163,7 @@ static struct dn_arp_entry *entry_new(struct dn_stack *st, uint32_t ip)
 	e->ip = ip;
 	e->q_head = e->q_tail = DN_ARP_NIL;
 	e->updated_us = st->now_us;
+	e->used_us = st->now_us;
 	unsigned h = arp_hash(ip);
 	e->next = l3->arp_bucket[h];
 	l3->arp_bucket[h] = idx;
@@ -260,6 +263,7 @@ int dn_arp_output(struct dn_stack *st, uint32_t nh, void *frame,
 		}
 		/* fall through */
 	case DN_ARP_REACHABLE:
+		e->used_us = st->now_us;
 		memcpy(data, e->mac, 6);
 		st->io->xmit(st->io_ctx, frame, len);
 		return 0;
@@ -349,10 +353,16 @@ void dn_arp_input(struct dn_stack *st, const uint8_t *a, size_t len)
 			l3->c.arp_rx_not_for_us++;
 		return;
 	}
-	/* Addressed to us: learn the sender (RFC 826), then answer. */
+	/* Addressed to us: learn the sender (RFC 826), then answer.  Only
+	 * on-link senders are cached: we never send to anyone else directly,
+	 * and caching them would let any sender evict useful entries. */
 	if (!merged && spa != 0) {
-		e = entry_new(st, spa);
-		entry_confirm(st, e, sha);
+		if (((spa ^ me) & l3->netmask) == 0 || spa == st->conf.gateway) {
+			e = entry_new(st, spa);
+			entry_confirm(st, e, sha);
+		} else {
+			l3->c.arp_rx_not_learned++;
+		}
 	}
 	if (op == 1) {
 		l3->c.arp_rx_request++;

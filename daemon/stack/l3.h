@@ -65,6 +65,7 @@ struct dn_stack;
 	X(arp_rx_bad,           "malformed ARP packets (length, htype, ptype, hlen, plen, op)") \
 	X(arp_rx_bad_sender,    "ARP packets with a bad sender MAC or IP") \
 	X(arp_rx_not_for_us,    "ARP requests for other addresses") \
+	X(arp_rx_not_learned,   "ARP senders for us outside our subnet (answered, not cached)") \
 	X(arp_rx_conflict,      "ARP packets claiming our IP from another MAC") \
 	X(arp_gratuitous,       "gratuitous ARP packets received") \
 	X(arp_tx_request,       "ARP requests sent") \
@@ -140,6 +141,7 @@ struct dn_arp_entry {
 				 * stale; stale: evicted; failed: freed */
 	uint64_t updated_us;    /* last confirmation (or creation) */
 	uint64_t refresh_us;    /* last refresh request for a stale entry */
+	uint64_t used_us;       /* last frame sent through it (LRU eviction) */
 	uint16_t next;          /* hash chain or free list */
 	uint16_t q_head, q_tail; /* pending frames (index into the pool) */
 	uint8_t q_len;

@@ -213,6 +213,19 @@ START_TEST(test_arp_bad_sender_dropped)
 }
 END_TEST
 
+START_TEST(test_arp_offlink_sender_answered_not_learned)
+{
+	uint8_t b[64];
+	size_t n = th_arp_frame(b, th_mac_bcast, 1, th_mac_peer2, TH_IP_REMOTE,
+				NULL, TH_IP_US);
+	dn_stack_input(st, b, n);
+	ck_assert_uint_eq(cap->ntx, 1);
+	ck_assert_uint_eq(dn_get32(cap->tx[0].data + 14 + 24), TH_IP_REMOTE);
+	ck_assert(!arp_find(TH_IP_REMOTE).found);
+	ck_assert_uint_eq(st->l3.c.arp_rx_not_learned, 1);
+}
+END_TEST
+
 START_TEST(test_arp_probe_answered_not_learned)
 {
 	/* RFC 5227 probe: sender IP 0, asking for our address: we defend. */
@@ -474,6 +487,23 @@ START_TEST(test_arp_table_full_eviction_counts)
 }
 END_TEST
 
+START_TEST(test_arp_flood_does_not_evict_gateway_in_use)
+{
+	th_learn(st, cap, TH_IP_GW, th_mac_gw);
+	for (uint32_t i = 0; i < 3 * DN_ARP_ENTRIES; i++) {
+		uint8_t mac[6] = { 0x02, 0, 0, 2, (uint8_t)(i >> 8), (uint8_t)i };
+		st->now_us += 1000;
+		th_learn(st, cap, 0xc6120200u + i, mac);
+		if (i % 50 == 0)
+			ck_assert_int_eq(send_udpish(TH_IP_REMOTE, 1, 10), 0);
+	}
+	ck_assert_uint_ge(st->l3.c.arp_evicted, 2 * DN_ARP_ENTRIES);
+	struct find f = arp_find(TH_IP_GW);
+	ck_assert(f.found);
+	ck_assert_mem_eq(f.v.mac, th_mac_gw, 6);
+}
+END_TEST
+
 START_TEST(test_arp_alloc_failure_counted)
 {
 	cap->fail_allocs = 1;
@@ -575,6 +605,7 @@ Suite *arp_suite(void)
 	tcase_add_test(tc, test_arp_bad_header_fields_dropped);
 	tcase_add_test(tc, test_arp_bad_sender_dropped);
 	tcase_add_test(tc, test_arp_probe_answered_not_learned);
+	tcase_add_test(tc, test_arp_offlink_sender_answered_not_learned);
 	tcase_add_test(tc, test_arp_gratuitous_updates_known_entry_only);
 	tcase_add_test(tc, test_arp_merge_from_request_for_other);
 	tcase_add_test(tc, test_arp_conflict_counted_not_learned);
@@ -594,6 +625,7 @@ Suite *arp_suite(void)
 	TCase *tf = tcase_create("full");
 	tcase_add_checked_fixture(tf, full_setup, teardown);
 	tcase_add_test(tf, test_arp_table_full_eviction_counts);
+	tcase_add_test(tf, test_arp_flood_does_not_evict_gateway_in_use);
 	suite_add_tcase(s, tf);
 	return s;
 }
