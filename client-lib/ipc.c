@@ -978,7 +978,9 @@ static int connect_impl(const char *addr, const struct ipc_opts *opts,
 	 * with EAGAIN when the listener's backlog is full; there is no
 	 * EINPROGRESS, so retry in small steps until the deadline. */
 	while (connect(c->sock, (struct sockaddr *)&su, sizeof(su)) < 0) {
-		if (errno != EAGAIN)
+		if (errno == EPROTOTYPE)
+			errno = ECONNREFUSED;   /* a datagram socket: no listener */
+		if (errno != EAGAIN && errno != EINTR)
 			goto fail;
 		if (dnl_ns_left(deadline) <= 0) {
 			errno = ETIMEDOUT;
@@ -1052,8 +1054,8 @@ static int connect_impl(const char *addr, const struct ipc_opts *opts,
 			goto fail;
 	}
 	if (ack.magic != DNL_IPC_MAGIC || ack.status != 0) {
-		errno = ack.magic == DNL_IPC_MAGIC && ack.status > 0 ?
-			ack.status : ECONNREFUSED;
+		/* The listener turned the set-up down (or is not ours). */
+		errno = ECONNREFUSED;
 		goto fail;
 	}
 	dnl_handle_publish(&c->h);
