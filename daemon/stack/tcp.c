@@ -526,6 +526,16 @@ size_t dn_tcp_rx_space(struct dn_tcp_conn *c)
 	return n;
 }
 
+/* Bytes the app has not read yet.  We are the rx ring's producer, so
+ * this is size - writable (readable() is the consumer's call). */
+size_t dn_tcp_rx_unread(struct dn_tcp_conn *c)
+{
+	size_t w = dn_ring_writable(c->rx);
+	if (w == DN_RING_CORRUPT)
+		return DN_RING_CORRUPT;
+	return c->rx->size - w;
+}
+
 uint16_t dn_tcp_our_mss(struct dn_stack *st)
 {
 	/* RFC 6691 / 9293 3.7.1: MSS = MTU - fixed IP and TCP headers. */
@@ -863,7 +873,7 @@ void dn_tcp_close(struct dn_tcp_conn *c)
 	default: {
 		/* RFC 2525 2.17 / kernel practice: unread data means the app
 		 * did not take everything: RST instead of FIN. */
-		size_t unread = c->rx ? dn_ring_readable(c->rx) : 0;
+		size_t unread = c->rx ? dn_tcp_rx_unread(c) : 0;
 		if (unread == DN_RING_CORRUPT || unread > 0 ||
 		    c->state == DN_TCP_SYN_RECEIVED) {
 			dn_tcp_send_rst_conn(c);
@@ -957,8 +967,7 @@ void dn_tcp_get_info(const struct dn_tcp_conn *cc, struct dn_tcp_conn_info *i)
 		i->unsent = (uint32_t)q - sent;
 	}
 	if (c->rx && c->state != DN_TCP_LISTEN) {
-		size_t r = dn_ring_readable(c->rx);
-		i->recv_q = r == DN_RING_CORRUPT ? 0 : (uint32_t)r;
+		i->recv_q = (uint32_t)dn_tcp_rx_unread(c);
 	}
 	if (c->state == DN_TCP_LISTEN) {
 		i->recv_q = c->aq_len;

@@ -205,6 +205,7 @@ void dn_tcp_upcall_eof(struct dn_tcp_conn *c);
 uint32_t dn_tcp_ts_now(const struct dn_tcp_conn *c);
 size_t dn_tcp_tx_queued(struct dn_tcp_conn *c);  /* ring bytes, 0 if bad */
 size_t dn_tcp_rx_space(struct dn_tcp_conn *c);
+size_t dn_tcp_rx_unread(struct dn_tcp_conn *c);
 
 /* tcp_opt.c */
 void dn_tcp_parse_opts(const uint8_t *p, size_t len, bool syn,

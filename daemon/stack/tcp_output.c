@@ -210,7 +210,11 @@ void dn_tcp_send_ack(struct dn_tcp_conn *c)
 	if (c->state == DN_TCP_CLOSED || c->state == DN_TCP_LISTEN ||
 	    c->state == DN_TCP_SYN_SENT)
 		return;
-	conn_emit(c, c->snd_nxt, DN_TH_ACK, 0, 0);
+	/* While retransmitting, snd_nxt is behind: a pure ACK carries the
+	 * next new sequence number (snd_max) so the peer, which may have
+	 * the retransmitted range already, does not find it out of window
+	 * and drop the acknowledgment in it. */
+	conn_emit(c, c->snd_max, DN_TH_ACK, 0, 0);
 }
 
 void dn_tcp_send_challenge_ack(struct dn_tcp_conn *c)

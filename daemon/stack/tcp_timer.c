@@ -264,19 +264,27 @@ static void run_slot(struct dn_stack *st, uint32_t s, uint64_t now)
 {
 	struct dn_tcp_wheel *w = &st->tcp.wheel;
 	/* Handlers may relink any connection (upcalls call the API), so
-	 * after each firing walk the slot again from its head. */
+	 * after each change walk the slot again from its head.  An entry
+	 * due later within a tick the wheel has passed moves to the next
+	 * slot to visit, so it is not left for a whole turn. */
 	unsigned guard = 0;
 again:
 	for (struct dn_tcp_conn *c = w->slot[s]; c; c = c->wnext) {
-		if (c->wdeadline > now)
-			continue;
-		wheel_unlink(c);
-		fire(c, now);
-		if (!(c->flags & DN_TCPF_FREED))
-			relink(c);
-		if (++guard < 1000000)
+		if (++guard > 1000000)
+			return;
+		if (c->wdeadline <= now) {
+			wheel_unlink(c);
+			fire(c, now);
+			if (!(c->flags & DN_TCPF_FREED))
+				relink(c);
 			goto again;
-		return;
+		}
+		if (c->wdeadline / DN_TCP_WHEEL_TICK_US < w->tick &&
+		    (w->tick & MASK) != s) {
+			wheel_unlink(c);
+			wheel_link(c, c->wdeadline);
+			goto again;
+		}
 	}
 }
 
