@@ -250,9 +250,12 @@ DILLNET_EXPORT void dillnet_shutdown(void)
 				hidden[i]->vt->cancel(hidden[i]);
 			dnl_handle_put(hidden[i]);
 		}
-		if (!h)
+		/* Hidden handles already cancelled are skipped above, so
+		 * going round again while any turned up always ends. */
+		if (!h && nhidden == 0)
 			break;
-		finish(h);
+		if (h)
+			finish(h);
 	}
 }
 

@@ -57,7 +57,6 @@ enum dnl_kind {
 	DNL_KIND_TCP_LISTENER,
 	DNL_KIND_TCP,
 	DNL_KIND_MTCP,
-	DNL_KIND_HIDDEN = 1000   /* reserved slot, not usable yet */
 };
 
 struct dnl_handle;

@@ -328,22 +328,41 @@ static void *connect_main(void *p)
 	return NULL;
 }
 
+static void *brecv_main(void *p);
+struct blocked {
+	int h;
+	int rc, err;
+	int64_t t_end;
+};
+
 static int canceled_connect(void *arg)
 {
 	struct conn_arg a = { .path = arg };
-	pthread_t th;
-	if (pthread_create(&th, NULL, connect_main, &a))
+	pthread_t th, th2;
+	/* Also a receive blocked on an established connection. */
+	int s[2];
+	if (ipc_pair(s) < 0)
+		return 99;
+	struct blocked b = { .h = s[0] };
+	if (pthread_create(&th, NULL, connect_main, &a) ||
+	    pthread_create(&th2, NULL, brecv_main, &b))
 		return 100;
 	usleep(50 * 1000);
 	int64_t t0 = now();
 	dillnet_shutdown();
 	pthread_join(th, NULL);
+	pthread_join(th2, NULL);
 	if (ms_since(t0) > 100)
 		return 101;
 	if (a.rc != -1)
 		return 102;
 	if (a.err != ECANCELED)
 		return 103;
+	if (b.rc != -1 || b.err != ECANCELED)
+		return 105;
+	/* Every handle went with the library. */
+	if (hclose(s[1]) != -1 || errno != ECANCELED)
+		return 106;
 	/* The library stays shut: new calls are cancelled too. */
 	if (ipc_connect(arg, now() + 100) != -1 || errno != ECANCELED)
 		return 104;
@@ -1093,12 +1112,6 @@ START_TEST(test_ipc_peer_killed)
 END_TEST
 
 /* ---- handle core ----------------------------------------------------- */
-
-struct blocked {
-	int h;
-	int rc, err;
-	int64_t t_end;
-};
 
 static void *brecv_main(void *p)
 {
