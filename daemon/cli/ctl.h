@@ -87,8 +87,9 @@ enum dn_view {
 };
 
 void dn_print_reply(const struct dn_out *o, enum dn_view v, const struct dn_reply *r);
-/* An error reply: strerror text on stderr, and in JSON mode also an
- * {"error":...} object on stdout so scripts always get one object. */
+/* An error reply: strerror text on stderr ("not supported by this daemon"
+ * for ENOMSG, EOPNOTSUPP, ENOSYS), and in JSON mode also an {"error":...}
+ * object on stdout so scripts always get one object. */
 void dn_print_error(const struct dn_out *o, const char *cmd, uint32_t result);
 
 /* ---- JSON writer (ctl_json.c) ----------------------------------------- */

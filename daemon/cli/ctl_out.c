@@ -11,6 +11,7 @@
 #include "log.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <string.h>
 #include <time.h>
@@ -461,7 +462,16 @@ void dn_print_error(const struct dn_out *o, const char *cmd, uint32_t result)
 {
 	const char *msg = strerror((int)result);
 
-	fprintf(stderr, "dillnetctl: %s: %s\n", cmd, msg);
+	switch (result) {
+	case ENOMSG:        /* the daemon does not know the message type */
+	case EOPNOTSUPP:    /* it knows it but has no handler */
+	case ENOSYS:
+		fprintf(stderr, "dillnetctl: %s: not supported by this daemon (%s)\n", cmd, msg);
+		break;
+	default:
+		fprintf(stderr, "dillnetctl: %s: %s\n", cmd, msg);
+		break;
+	}
 	if (o->fmt == DN_FMT_JSON) {
 		struct dn_json j;
 		dn_json_init(&j, o->f);

@@ -273,22 +273,11 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	if (rep.hdr.result != 0) {
-		switch (rep.hdr.result) {
-		case ENOMSG:
-		case EOPNOTSUPP:
-		case ENOSYS:
-			fprintf(stderr, PROG ": %s: not supported by this daemon (%s)\n",
-				cmd->words, strerror((int)rep.hdr.result));
-			rc = DN_EXIT_ERROR;
-			break;
-		default:
-			dn_print_error(&out, cmd->words, rep.hdr.result);
-			/* The daemon's own refusal (SO_PEERCRED policy) is
-			 * the same condition as the socket's file mode. */
-			rc = (rep.hdr.result == EPERM || rep.hdr.result == EACCES)
-				? DN_EXIT_PERM : DN_EXIT_ERROR;
-			break;
-		}
+		dn_print_error(&out, cmd->words, rep.hdr.result);
+		/* The daemon's own refusal (SO_PEERCRED policy) is the same
+		 * condition as the socket's file mode. */
+		rc = (rep.hdr.result == EPERM || rep.hdr.result == EACCES)
+			? DN_EXIT_PERM : DN_EXIT_ERROR;
 	} else {
 		dn_print_reply(&out, cmd->view, &rep);
 	}

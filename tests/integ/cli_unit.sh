@@ -360,6 +360,15 @@ served eperm status
 expect "EPERM reply: exit 4" 4 err "Operation not permitted"
 served unsupported show port
 expect "EOPNOTSUPP reply: not supported" 1 err "show port: not supported by this daemon"
+served unsupported -j show port
+json_err() {
+	[ "$rc" = 1 ] && "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d["error"]["errno"]==int(sys.argv[2]) else 1)' "$tmp/out" "$1" 2>/dev/null
+}
+if json_err 95; then
+	ok "EOPNOTSUPP reply with -j: JSON error object"
+else
+	bad "EOPNOTSUPP reply with -j: JSON error object (exit $rc)"
+fi
 served badid status
 expect "reply with the wrong request id" 1 err "protocol error: expected reply to CTL_STATUS id 2"
 served badtype status
