@@ -454,6 +454,114 @@ START_TEST(test_fault_wraps_stack_io)
 }
 END_TEST
 
+/* Two stacks, each transmitting through its own injector onto a "wire"
+ * (the capture io's record) that the loop delivers to the other side. */
+struct side {
+	struct dn_stack st;
+	struct dn_fault f;
+	struct th_cap cap;
+	unsigned head;     /* next recorded frame to deliver */
+};
+
+static unsigned pump(struct side *from, struct side *to)
+{
+	unsigned n = 0;
+	while (from->head < from->cap.ntx) {
+		struct th_txrec *r = &from->cap.tx[from->head++];
+		dn_stack_input(&to->st, r->data, r->len);
+		n++;
+	}
+	if (from->head == from->cap.ntx) {
+		from->head = 0;
+		th_cap_clear(&from->cap);
+	}
+	return n;
+}
+
+static void side_init(struct side *s, const uint8_t mac[6], uint32_t ip,
+		      const struct dn_fault_conf *fc)
+{
+	th_cap_init(&s->cap);
+	struct dn_fault_hooks h = {
+		.lower = &th_io, .lower_ctx = &s->cap,
+		.frame_data = th_frame_data, .now_us = &s->st.now_us,
+	};
+	dn_fault_init(&s->f, fc, &h);
+	struct dn_stack_conf c;
+	th_conf_default(&c);
+	memcpy(c.mac, mac, 6);
+	c.ip4 = ip;
+	ck_assert_int_eq(dn_stack_init(&s->st, &c, &dn_fault_io, &s->f, 0), 0);
+}
+
+static int send_echo(struct side *s, uint32_t dst, uint16_t seq)
+{
+	void *frame;
+	size_t room;
+	uint8_t *m = dn_ip4_alloc(&s->st, &frame, &room);
+	if (!m)
+		return -1;
+	memset(m, 0, 40);
+	m[0] = 8;
+	dn_put16(m + 4, 0x4242);
+	dn_put16(m + 6, seq);
+	memcpy(m + 8, "dillnet ping payload 0123456789..", 32);
+	dn_put16(m + 2, dn_csum(m, 40));
+	return dn_ip4_send(&s->st, frame, 0, dst, 1, 40);
+}
+
+START_TEST(test_fault_two_stacks_ping_over_bad_link)
+{
+	struct dn_fault_conf fc = { .seed = 2024 };
+	fc.tx.loss = 0.2;
+	fc.tx.dup = 0.05;
+	fc.tx.reorder = 0.1;
+	fc.tx.delay_us = 2000;
+	fc.tx.jitter_us = 3000;
+	fc.tx.corrupt = 0.05;
+	struct side *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+	side_init(a, th_mac_us, TH_IP_US, &fc);
+	fc.seed = 2025;
+	side_init(b, th_mac_gw, TH_IP_GW, &fc);
+	unsigned sent = 0, refused = 0;
+	for (uint64_t t = 0; t < 20000000; t += 1000) {
+		a->st.now_us = b->st.now_us = t;
+		if (t % 20000 == 0 && sent < 300) {
+			if (send_echo(a, TH_IP_GW, (uint16_t)sent) != 0)
+				refused++;
+			sent++;
+		}
+		dn_stack_poll(&a->st);
+		dn_stack_poll(&b->st);
+		dn_fault_poll(&a->f);
+		dn_fault_poll(&b->f);
+		while (pump(a, b) + pump(b, a))
+			;
+	}
+	uint64_t req = b->st.l3.c.icmp_rx_echo, rep = a->st.l3.c.icmp_rx_echo_reply;
+	/* About 0.8 of the requests arrive, and 0.8 of their replies; the
+	 * corrupted ones die on a checksum (IP, ICMP) or get ignored. */
+	ck_assert_uint_gt(req, 180);
+	ck_assert_uint_lt(req, 300);
+	ck_assert_uint_gt(rep, 130);
+	ck_assert_uint_le(rep, req + 20);
+	ck_assert_uint_gt(a->f.tx.c.dropped, 0);
+	ck_assert_uint_gt(b->f.tx.c.reordered, 0);
+	ck_assert_uint_gt(a->st.l3.c.ip_rx_bad_csum + a->st.l3.c.icmp_rx_bad_csum +
+			  b->st.l3.c.ip_rx_bad_csum + b->st.l3.c.icmp_rx_bad_csum, 0);
+	ck_assert_uint_lt(refused, 10);
+	dn_stack_fini(&a->st);
+	dn_stack_fini(&b->st);
+	dn_fault_fini(&a->f);
+	dn_fault_fini(&b->f);
+	ck_assert_int_eq(a->cap.outstanding, 0);
+	ck_assert_int_eq(b->cap.outstanding, 0);
+	free(a);
+	free(b);
+	start(NULL);
+}
+END_TEST
+
 Suite *fault_suite(void)
 {
 	Suite *s = suite_create("fault");
@@ -474,6 +582,7 @@ Suite *fault_suite(void)
 	tcase_add_test(tc, test_fault_hold_overflow);
 	tcase_add_test(tc, test_fault_counters_named);
 	tcase_add_test(tc, test_fault_wraps_stack_io);
+	tcase_add_test(tc, test_fault_two_stacks_ping_over_bad_link);
 	suite_add_tcase(s, tc);
 	return s;
 }
