@@ -228,7 +228,24 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!cmd) {
-		fprintf(stderr, PROG ": unknown command '%s'\n", argv[0]);
+		/* "show" alone, or "show bogus": name the commands it starts. */
+		size_t n0 = strlen(argv[0]);
+		int any = 0;
+		for (size_t i = 0; i < DN_NCMDS; i++) {
+			const char *w = dn_cmds[i].words;
+			if (strncmp(w, argv[0], n0) != 0 || w[n0] != ' ')
+				continue;
+			if (!any)
+				fprintf(stderr, PROG ": incomplete or unknown command '%s ...'; "
+					"one of: %s", argv[0], w);
+			else
+				fprintf(stderr, ", %s", w);
+			any = 1;
+		}
+		if (any)
+			fputc('\n', stderr);
+		else
+			fprintf(stderr, PROG ": unknown command '%s'\n", argv[0]);
 		usage(stderr);
 		return DN_EXIT_USAGE;
 	}

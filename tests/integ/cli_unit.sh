@@ -137,7 +137,8 @@ expect "no command: usage, exit 2" 2 err "no command given" err "usage: dillnetc
 run frobnicate
 expect "unknown command: exit 2" 2 err "unknown command 'frobnicate'" err "usage:"
 run show
-expect "incomplete command 'show': exit 2" 2 err "unknown command 'show'"
+expect "incomplete command 'show': exit 2, lists the show commands" 2 \
+	err "incomplete or unknown command 'show ...'; one of: show port, show arp"
 run -x status
 expect "unknown option: exit 2" 2 err "usage:"
 run -s
