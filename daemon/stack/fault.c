@@ -40,6 +40,10 @@ static void dir_conf(struct dn_fault_dir *d, const struct dn_fault_dir_conf *c,
 		     uint64_t t)
 {
 	d->conf = *c;
+	/* Keep the byte-microsecond arithmetic below 2^64: 1e15 B/s and a
+	 * 2^40-byte bucket are both far beyond any real link. */
+	if (d->conf.rate_bytes_per_s > 1000000000000000ULL)
+		d->conf.rate_bytes_per_s = 1000000000000000ULL;
 	if (d->conf.reorder_gap == 0)
 		d->conf.reorder_gap = 3;
 	if (d->conf.reorder_max_us == 0)
@@ -47,12 +51,22 @@ static void dir_conf(struct dn_fault_dir *d, const struct dn_fault_dir_conf *c,
 	d->active = c->loss > 0 || c->dup > 0 || c->reorder > 0 ||
 		    c->delay_us || c->jitter_us || c->corrupt > 0 ||
 		    c->rate_bytes_per_s;
+	/* A jitter of UINT64_MAX would make rnd() % (jitter + 1) divide by
+	 * zero; nobody means more than an hour. */
+	if (d->conf.jitter_us > 3600000000ULL)
+		d->conf.jitter_us = 3600000000ULL;
+	if (d->conf.delay_us > 3600000000ULL)
+		d->conf.delay_us = 3600000000ULL;
+	if (d->conf.reorder_max_us > 3600000000ULL)
+		d->conf.reorder_max_us = 3600000000ULL;
 	uint64_t burst = c->burst_bytes;
 	if (burst == 0) {
-		burst = c->rate_bytes_per_s / 20;
+		burst = d->conf.rate_bytes_per_s / 20;
 		if (burst < 2 * 1514)
 			burst = 2 * 1514;
 	}
+	if (burst > (1ULL << 40))
+		burst = 1ULL << 40;
 	d->tok_max = burst * 1000000ULL;
 	d->tokens = d->tok_max;
 	d->tok_last_us = t;

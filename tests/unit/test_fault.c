@@ -408,6 +408,26 @@ START_TEST(test_fault_hold_overflow)
 }
 END_TEST
 
+START_TEST(test_fault_extreme_conf_is_safe)
+{
+	struct dn_fault_conf c = { .seed = UINT64_MAX };
+	c.rx.rate_bytes_per_s = UINT64_MAX;
+	c.rx.burst_bytes = UINT32_MAX;
+	c.rx.jitter_us = UINT64_MAX;
+	c.rx.loss = __builtin_nan("");
+	c.rx.dup = -1;
+	c.rx.corrupt = 2.0;   /* > 1: always */
+	start(&c);
+	for (uint32_t i = 0; i < 50; i++)
+		rx_one(i);
+	now = UINT64_MAX / 2;
+	dn_fault_poll(f);
+	ck_assert_uint_eq(rec->n, 50);
+	ck_assert_uint_eq(f->rx.c.corrupted, 50);
+	ck_assert_uint_eq(f->rx.c.dropped + f->rx.c.duplicated, 0);
+}
+END_TEST
+
 static void name_cb(const char *name, uint64_t v, void *arg)
 {
 	(void)v;
@@ -581,6 +601,7 @@ Suite *fault_suite(void)
 	tcase_add_test(tc, test_fault_fini_releases_held);
 	tcase_add_test(tc, test_fault_hold_overflow);
 	tcase_add_test(tc, test_fault_counters_named);
+	tcase_add_test(tc, test_fault_extreme_conf_is_safe);
 	tcase_add_test(tc, test_fault_wraps_stack_io);
 	tcase_add_test(tc, test_fault_two_stacks_ping_over_bad_link);
 	suite_add_tcase(s, tc);
