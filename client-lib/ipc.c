@@ -27,6 +27,16 @@
  * sends fail with ECONNRESET instead of filling a ring nobody reads.  A peer
  * that dies sets nothing: its socket's hang-up makes our calls fail with
  * ECONNRESET once the bytes it had published are read.
+ *
+ * Trust: the two processes may belong to different users, so neither
+ * trusts the other.  The acceptor checks that the memfd is a sealed regular
+ * file at least as large as the ring sizes it validated (no SIGBUS from a
+ * shrink), that the four other descriptors are eventfds, and computes every
+ * offset itself; dn_ring validates every index it loads, and a bad one is
+ * ECONNRESET.  Known limit: the eventfds' file descriptions are shared, so a
+ * hostile peer could clear O_NONBLOCK on them and push a counter to its
+ * maximum, making our next wakeup write block; closing that needs futex
+ * wakeups, which cannot be polled together with the socket.
  */
 #include "handle.h"
 #include "iol.h"
