@@ -1231,9 +1231,13 @@ int dn_config_load_file(struct dn_config *c, const char *path,
 	size_t got = 0;
 	int fd = -1, rc = -1;
 
-	if (err && errlen)
+	if (!err)
+		errlen = 0;
+	if (errlen)
 		err[0] = '\0';
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO put in the file's place must not hang the
+	 * daemon in open(); it is refused below as not a regular file. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		goto cleanup;

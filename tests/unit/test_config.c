@@ -718,6 +718,15 @@ START_TEST(test_config_file_errors_name_the_file)
 	ck_assert_str_eq(err, "/nonexistent/dillnetd.conf: cannot open: No such file or directory");
 	ck_assert_int_eq(dn_config_load_file(&cfg, "/tmp", err, sizeof err), -1);
 	ck_assert_str_eq(err, "/tmp: not a regular file");
+
+	/* A FIFO must be refused, not block open() waiting for a writer. */
+	snprintf(tmpl, sizeof tmpl, "/tmp/dn-config-fifo-%d", (int)getpid());
+	ck_assert_int_eq(mkfifo(tmpl, 0600), 0);
+	ck_assert_int_eq(dn_config_load_file(&cfg, tmpl, err, sizeof err), -1);
+	snprintf(want, sizeof want, "%s: not a regular file", tmpl);
+	ck_assert_str_eq(err, want);
+	unlink(tmpl);
+	ck_assert_int_eq(dn_config_load_file(&cfg, "/nonexistent", NULL, 0), -1);
 }
 END_TEST
 
