@@ -1301,8 +1301,9 @@ int dn_config_eal_argv(const struct dn_config *c, char ***argvp, int *argcp)
 {
 	size_t cap = 16 + 2 * (size_t)c->eal.vdevs.n + 2 * (size_t)c->eal.pci_allow.n +
 		     (size_t)c->eal.extra_args.n;
-	/* Twice the room: the second half keeps the pointers for freeing,
-	 * because rte_eal_init (getopt) permutes the first half. */
+	/* Room for the vector twice: a copy of the pointers is kept after
+	 * argv[argc] for freeing, because rte_eal_init (getopt) permutes
+	 * argv[0..argc). */
 	char **argv = calloc(2 * (cap + 1), sizeof *argv);
 	int argc = 0;
 	char num[32];
