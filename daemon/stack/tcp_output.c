@@ -81,7 +81,17 @@ static void opt_ts(struct dn_tcp_conn *c, struct seg_out *o)
 static void opt_sack(struct dn_tcp_conn *c, struct seg_out *o)
 {
 	uint32_t blk[4][2];
-	int room = (DN_TCP_MAX_OPTLEN - o->optlen - 4) / 8;
+	/* The peer's MSS bounds payload plus options (RFC 6691); c->mss
+	 * already leaves room for timestamps, so SACK blocks only go where
+	 * the payload leaves space for them. */
+	size_t limit = (size_t)c->mss + ((c->flags & DN_TCPF_TS) ? 12 : 0);
+	size_t used = o->optlen + o->len;
+	if (used + 12 > limit)
+		return;
+	int room = (int)((limit - used - 4) / 8);
+	int room2 = (DN_TCP_MAX_OPTLEN - o->optlen - 4) / 8;
+	if (room2 < room)
+		room = room2;
 	if (room <= 0)
 		return;
 	int n = dn_tcp_sack_blocks(c, blk, room > 4 ? 4 : room);

@@ -150,6 +150,13 @@ static void on_rtx(struct dn_tcp_conn *c)
 	}
 	if (c->snd_max == c->snd_una)
 		return;
+	/* Behind a zero window our retransmissions are window probes: the
+	 * peer is alive as long as it answers, so they do not count towards
+	 * giving up (RFC 9293 3.8.6.1: probe a zero window indefinitely). */
+	bool zero_wnd = c->snd_wnd == 0 &&
+			st->now_us - c->last_rx_us < 2 * cf->rto_max_us;
+	if (zero_wnd && c->backoff >= cf->max_retries)
+		c->backoff = cf->max_retries - 1;
 	if (++c->backoff > cf->max_retries) {
 		DN_TCP_CTR(st, TIMEOUTS);
 		dn_tcp_send_rst_conn(c);
@@ -175,6 +182,18 @@ static void on_rtx(struct dn_tcp_conn *c)
 	dn_tcp_sack_clear(c);
 	c->snd_nxt = c->snd_una;
 	c->high_rxt = c->snd_una;
+	/* RFC 6298 5.4: retransmit the earliest unacknowledged segment, even
+	 * if the peer's window is now zero (it then acts as a probe). */
+	uint32_t una = c->snd_una;
+	dn_tcp_send_range(c, una, c->mss, true);
+	uint32_t end = c->snd_max;
+	if (c->snd_nxt == una) {
+		/* send_range does not move snd_nxt: do it for what went. */
+		uint32_t sent = c->mss;
+		if (DN_SEQ_GT(una + sent, end))
+			sent = end - una;
+		c->snd_nxt = una + sent;
+	}
 	dn_tcp_output(c);
 	dn_tcp_timer_set(c, DN_TCP_T_RTX, c->rto_us);
 }
