@@ -132,6 +132,27 @@ DILLNET_EXPORT int dillnet_tcp_connect_mem(const struct ipaddr *addr,
 DILLNET_EXPORT int dillnet_tcp_done(int s, int64_t deadline);
 DILLNET_EXPORT int dillnet_tcp_close(int s, int64_t deadline);
 
+/* ---- the daemon and event loops (extensions) ---------------------------- */
+
+/* Attach to dillnetd now instead of at the first TCP call (see
+ * dillnet_attach(3)).  0, or -1 with errno. */
+DILLNET_EXPORT int dillnet_attach(int64_t deadline);
+
+/* One descriptor for event loops: readable when the readiness of some TCP
+ * handle may have changed; dillnet_ready() then says which. */
+DILLNET_EXPORT int dillnet_pollfd(void);
+
+#define DILLNET_IN  0x1   /* brecv/tcp_accept would not wait (data, EOF, a connection) */
+#define DILLNET_OUT 0x4   /* bsend has room, or a connect finished */
+#define DILLNET_ERR 0x8   /* reset, or the daemon went away */
+
+struct dillnet_ready {
+	int h;          /* the handle */
+	int events;     /* DILLNET_IN | DILLNET_OUT | DILLNET_ERR, now */
+};
+
+DILLNET_EXPORT int dillnet_ready(struct dillnet_ready *out, int max);
+
 /* ---- IPC -------------------------------------------------------------- */
 
 /* Sizes of the caller storage for the _mem variants.  Storage must be

@@ -1,0 +1,1387 @@
+/*
+ * test_tcp_client.c: libdillnet's TCP calls and attach core against a fake
+ * daemon, no dillnetd needed.
+ *
+ * The fake runs in a thread of the test process: a real SOCK_SEQPACKET
+ * listener in a temp dir, a memfd region built with dn_region_layout /
+ * dn_region_init, two eventfds per app, and the same framing checks the
+ * daemon makes.  It plays the protocol as the library's comments describe
+ * it (attach.c, tcp.c): replies before events, EVT_CONNECTED / ACCEPTABLE
+ * / READABLE / WRITABLE / RESET / CLOSED, EOF and RESET ring flags, and
+ * wakeups only when the app said it sleeps.  TCP itself is a loopback:
+ * bytes move from one socket's tx ring to its peer's rx ring.
+ *
+ * Magic ports: connecting to port 1 is refused (EVT_CONNECTED with
+ * ECONNREFUSED), port 2 never completes.
+ *
+ * Each test runs in its own process (Check's fork mode) and sets
+ * DILLNET_SOCKET to its own fake; the temp dir is made and removed by an
+ * unchecked fixture in the runner, so it goes even when a test crashes.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dillnet.h"
+#include "dn_msg.h"
+#include "dn_region.h"
+
+/* ---- fake daemon ------------------------------------------------------ */
+
+#define F_APPS 4
+#define F_SOCKS 64
+#define F_SLOTS 8
+#define F_BUF 4096
+
+struct fapp {
+	int used;
+	int fd;
+	int hello;
+	int attached;
+	void *base;
+	struct dn_region_layout l;
+	struct dn_region reg;
+	int app_efd, dmn_efd;
+	int slot_used[F_SLOTS];
+};
+
+struct fsock {
+	int used;
+	uint32_t id;
+	int app;
+	int listener;
+	uint16_t port;
+	int slot;
+	struct dn_ring rx, tx;      /* daemon views: rx producer, tx consumer */
+	int peer;                   /* socket index, -1 none */
+	int shut, closing, eof_sent;
+	int q[8], nq;               /* listener: accept queue */
+};
+
+struct fake {
+	char path[108];
+	int lfd;
+	int kick;                   /* eventfd: look at the knobs */
+	pthread_t t;
+	int running;
+	/* knobs, set before start or through the atomics */
+	int refuse;                 /* answer the first request with this */
+	int bad_major;              /* HELLO reply with another major */
+	int emfile;                 /* TCP_* creating a socket: EMFILE */
+	_Atomic int stop, hangup;
+	/* stats, read by tests */
+	_Atomic int attaches, cmd_tx, cmd_rx, closes, aborts, shutdowns;
+	struct fapp apps[F_APPS];
+	struct fsock socks[F_SOCKS];
+	uint32_t next_id;
+	uint16_t next_port;
+	_Alignas(16) uint8_t buf[DN_MSG_MAX];   /* frames are checked in place */
+};
+
+static void f_signal(int fd)
+{
+	uint64_t one = 1;
+	ssize_t n = write(fd, &one, sizeof(one));
+	(void)n;
+}
+
+static void f_drain(int fd)
+{
+	uint64_t v;
+	ssize_t n = read(fd, &v, sizeof(v));
+	(void)n;
+}
+
+static void f_reply(struct fake *f, struct fapp *a, const struct dn_msg_hdr *rq,
+		    uint32_t result, const void *pl, uint32_t len,
+		    const int *fds, int nfds)
+{
+	struct dn_msg_hdr h;
+	uint8_t out[256];
+	if (result)
+		len = 0;
+	dn_msg_hdr_init(&h, rq->type, DN_MSG_F_REPLY, len, rq->req_id, result);
+	memcpy(out, &h, sizeof(h));
+	if (len)
+		memcpy(out + sizeof(h), pl, len);
+	struct iovec iov = { out, sizeof(h) + len };
+	union {
+		char b[CMSG_SPACE(sizeof(int) * 4)];
+		struct cmsghdr al;
+	} u;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (nfds) {
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.b;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
+	}
+	(void)f;
+	ssize_t n = sendmsg(a->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)n;
+}
+
+static void f_event(struct fake *f, int app, uint16_t op, uint32_t sock, int result)
+{
+	struct fapp *a = &f->apps[app];
+	if (!a->used || !a->attached)
+		return;
+	struct dn_evt e = { .op = op, .sock = sock, .result = result };
+	dn_region_evt_push(&a->reg, &e);
+	if (dn_ring_consumer_needs_wakeup(&a->reg.evt))
+		f_signal(a->app_efd);
+}
+
+static void f_app_free(struct fake *f, int i)
+{
+	struct fapp *a = &f->apps[i];
+	if (!a->used)
+		return;
+	for (int k = 0; k < F_SOCKS; k++)
+		if (f->socks[k].used && f->socks[k].app == i)
+			f->socks[k].used = 0;
+	close(a->fd);
+	if (a->attached) {
+		munmap(a->base, a->l.total_size);
+		close(a->app_efd);
+		close(a->dmn_efd);
+	}
+	memset(a, 0, sizeof(*a));
+}
+
+static int f_sock_new(struct fake *f, int app, int listener)
+{
+	for (int k = 0; k < F_SOCKS; k++) {
+		struct fsock *s = &f->socks[k];
+		if (s->used)
+			continue;
+		memset(s, 0, sizeof(*s));
+		s->app = app;
+		s->listener = listener;
+		s->peer = -1;
+		s->slot = -1;
+		if (!listener) {
+			struct fapp *a = &f->apps[app];
+			int sl = -1;
+			for (int j = 0; j < F_SLOTS; j++)
+				if (!a->slot_used[j]) {
+					sl = j;
+					break;
+				}
+			if (sl < 0)
+				return -1;
+			a->slot_used[sl] = 1;
+			s->slot = sl;
+			dn_region_slot_reset(&a->reg, (uint32_t)sl);
+			dn_region_slot_rings(&a->reg, (uint32_t)sl, &s->rx, &s->tx);
+		}
+		s->used = 1;
+		s->id = f->next_id++;   /* never reused */
+		return k;
+	}
+	return -1;
+}
+
+static void f_sock_free(struct fake *f, int k)
+{
+	struct fsock *s = &f->socks[k];
+	if (s->slot >= 0)
+		f->apps[s->app].slot_used[s->slot] = 0;
+	if (s->peer >= 0 && f->socks[s->peer].used)
+		f->socks[s->peer].peer = -1;
+	f_event(f, s->app, DN_EVT_CLOSED, s->id, 0);
+	s->used = 0;
+}
+
+static int f_find(struct fake *f, int app, uint32_t id)
+{
+	for (int k = 0; k < F_SOCKS; k++)
+		if (f->socks[k].used && f->socks[k].app == app && f->socks[k].id == id)
+			return k;
+	return -1;
+}
+
+/* RST towards socket k: flags on both its rings, an event, a wakeup. */
+static void f_reset(struct fake *f, int k)
+{
+	struct fsock *s = &f->socks[k];
+	if (!s->used || s->listener)
+		return;
+	dn_ring_set_flag(&s->rx, DN_RING_F_RESET);
+	dn_ring_set_flag(&s->tx, DN_RING_F_RESET);
+	s->peer = -1;
+	f_event(f, s->app, DN_EVT_RESET, s->id, ECONNRESET);
+	f_signal(f->apps[s->app].app_efd);
+}
+
+static void rep_of(struct fake *f, int k, struct dn_tcp_sock_rep *r)
+{
+	struct fsock *s = &f->socks[k];
+	memset(r, 0, sizeof(*r));
+	r->sock = s->id;
+	r->slot = s->slot < 0 ? DN_SLOT_NONE : (uint32_t)s->slot;
+	r->local_ip4 = 0x7f000001;
+	r->local_port = s->port;
+	if (s->peer >= 0) {
+		r->peer_ip4 = 0x7f000001;
+		r->peer_port = f->socks[s->peer].port;
+	}
+}
+
+static void f_attach(struct fake *f, int i, const struct dn_msg_hdr *rq)
+{
+	struct fapp *a = &f->apps[i];
+	if (dn_region_layout(&a->l, F_SLOTS, F_BUF, F_BUF) != 0)
+		abort();
+	int memfd = memfd_create("fake-region", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (memfd < 0 || ftruncate(memfd, (off_t)a->l.total_size) < 0)
+		abort();
+	a->base = mmap(NULL, a->l.total_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       memfd, 0);
+	if (a->base == MAP_FAILED)
+		abort();
+	dn_region_init(a->base, &a->l);
+	fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+	a->app_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	a->dmn_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (dn_region_open_daemon(&a->reg, a->base, &a->l) != 0)
+		abort();
+	a->attached = 1;
+	struct dn_app_attach_rep rep = {
+		.region_size = a->l.total_size, .layout_version = DN_REGION_VERSION,
+		.nslots = a->l.nslots, .rx_size = a->l.rx_size,
+		.tx_size = a->l.tx_size, .app_id = (uint32_t)i + 1,
+		.nfds = DN_ATTACH_NFDS,
+	};
+	/* One descriptor too many: the library must close extras. */
+	int extra = eventfd(0, EFD_CLOEXEC);
+	int fds[4] = { memfd, a->app_efd, a->dmn_efd, extra };
+	f_reply(f, a, rq, 0, &rep, sizeof(rep), fds, 4);
+	close(memfd);
+	close(extra);
+	atomic_fetch_add(&f->attaches, 1);
+}
+
+static void f_request(struct fake *f, int i, const struct dn_msg_hdr *rq,
+		      const uint8_t *pl)
+{
+	struct fapp *a = &f->apps[i];
+	struct dn_tcp_sock_rep rep;
+	switch (rq->type) {
+	case DN_MSG_APP_ATTACH:
+		f_attach(f, i, rq);
+		return;
+	case DN_MSG_TCP_LISTEN: {
+		struct dn_tcp_listen_req r;
+		memcpy(&r, pl, sizeof(r));
+		if (f->emfile) {
+			f_reply(f, a, rq, EMFILE, NULL, 0, NULL, 0);
+			return;
+		}
+		uint16_t port = r.port ? r.port : f->next_port++;
+		for (int k = 0; k < F_SOCKS; k++)
+			if (f->socks[k].used && f->socks[k].listener &&
+			    f->socks[k].port == port) {
+				f_reply(f, a, rq, EADDRINUSE, NULL, 0, NULL, 0);
+				return;
+			}
+		int k = f_sock_new(f, i, 1);
+		f->socks[k].port = port;
+		rep_of(f, k, &rep);
+		f_reply(f, a, rq, 0, &rep, sizeof(rep), NULL, 0);
+		return;
+	}
+	case DN_MSG_TCP_CONNECT: {
+		struct dn_tcp_connect_req r;
+		memcpy(&r, pl, sizeof(r));
+		int k = f->emfile ? -1 : f_sock_new(f, i, 0);
+		if (k < 0) {
+			f_reply(f, a, rq, EMFILE, NULL, 0, NULL, 0);
+			return;
+		}
+		f->socks[k].port = f->next_port++;
+		int lk = -1;
+		for (int j = 0; j < F_SOCKS; j++)
+			if (f->socks[j].used && f->socks[j].listener &&
+			    f->socks[j].port == r.port)
+				lk = j;
+		int srv = -1;
+		if (lk >= 0 && f->socks[lk].nq < 8)
+			srv = f_sock_new(f, f->socks[lk].app, 0);
+		if (srv >= 0) {
+			f->socks[srv].port = r.port;
+			f->socks[srv].peer = k;
+			f->socks[k].peer = srv;
+		}
+		/* The reply goes before any event for the socket. */
+		rep_of(f, k, &rep);
+		f_reply(f, a, rq, 0, &rep, sizeof(rep), NULL, 0);
+		if (r.port == 2)
+			return;                     /* never completes */
+		if (srv < 0) {
+			f_event(f, i, DN_EVT_CONNECTED, f->socks[k].id, ECONNREFUSED);
+			return;
+		}
+		struct fsock *l = &f->socks[lk];
+		l->q[l->nq++] = srv;
+		f_event(f, i, DN_EVT_CONNECTED, f->socks[k].id, 0);
+		f_event(f, l->app, DN_EVT_ACCEPTABLE, l->id, 0);
+		return;
+	}
+	case DN_MSG_TCP_ACCEPT:
+	case DN_MSG_TCP_SHUTDOWN:
+	case DN_MSG_TCP_CLOSE: {
+		struct dn_tcp_sock_req r;
+		memcpy(&r, pl, sizeof(r));
+		int k = f_find(f, i, r.sock);
+		if (k < 0) {
+			f_reply(f, a, rq, EBADF, NULL, 0, NULL, 0);
+			return;
+		}
+		struct fsock *s = &f->socks[k];
+		if (rq->type == DN_MSG_TCP_ACCEPT) {
+			if (!s->listener) {
+				f_reply(f, a, rq, EINVAL, NULL, 0, NULL, 0);
+				return;
+			}
+			if (s->nq == 0) {
+				f_reply(f, a, rq, EAGAIN, NULL, 0, NULL, 0);
+				return;
+			}
+			int c = s->q[0];
+			memmove(s->q, s->q + 1, sizeof(int) * (size_t)--s->nq);
+			rep_of(f, c, &rep);
+			f_reply(f, a, rq, 0, &rep, sizeof(rep), NULL, 0);
+			return;
+		}
+		if (rq->type == DN_MSG_TCP_SHUTDOWN) {
+			s->shut = 1;
+			atomic_fetch_add(&f->shutdowns, 1);
+			f_reply(f, a, rq, 0, NULL, 0, NULL, 0);
+			return;
+		}
+		atomic_fetch_add(&f->closes, 1);
+		f_reply(f, a, rq, 0, NULL, 0, NULL, 0);
+		if (s->listener) {
+			for (int j = 0; j < s->nq; j++)
+				f_reset(f, f->socks[s->q[j]].peer), f_sock_free(f, s->q[j]);
+			f_sock_free(f, k);
+			return;
+		}
+		if (r.how == DN_CLOSE_ABORT || dn_ring_writable(&s->rx) != F_BUF ||
+		    (dn_ring_flags(&s->tx) & DN_RING_F_RESET)) {
+			/* Abort, or unread data: RST. */
+			if (r.how == DN_CLOSE_ABORT)
+				atomic_fetch_add(&f->aborts, 1);
+			if (s->peer >= 0)
+				f_reset(f, s->peer);
+			f_sock_free(f, k);
+			return;
+		}
+		s->closing = 1;
+		return;
+	}
+	default:
+		f_reply(f, a, rq, EOPNOTSUPP, NULL, 0, NULL, 0);
+	}
+}
+
+static void f_frame(struct fake *f, int i)
+{
+	struct fapp *a = &f->apps[i];
+	ssize_t n = recv(a->fd, f->buf, sizeof(f->buf), MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	struct dn_msg_hdr rq;
+	if (n <= 0 || dn_msg_check(f->buf, (size_t)n, 0, &rq) != 0) {
+		f_app_free(f, i);
+		return;
+	}
+	if (f->refuse) {
+		f_reply(f, a, &rq, (uint32_t)f->refuse, NULL, 0, NULL, 0);
+		f_app_free(f, i);
+		return;
+	}
+	if (!a->hello) {
+		if (rq.type != DN_MSG_HELLO) {
+			f_app_free(f, i);
+			return;
+		}
+		struct dn_msg_hello h;
+		dn_msg_hello_init(&h, "fake");
+		if (f->bad_major)
+			h.major = DN_PROTO_MAJOR + 1;
+		f_reply(f, a, &rq, 0, &h, sizeof(h), NULL, 0);
+		a->hello = 1;
+		return;
+	}
+	if (rq.type != DN_MSG_APP_ATTACH && !a->attached) {
+		f_reply(f, a, &rq, ENOTCONN, NULL, 0, NULL, 0);
+		return;
+	}
+	f_request(f, i, &rq, f->buf + sizeof(rq));
+}
+
+/* Move bytes between peers; FIN after the last byte; finish closes. */
+static void f_progress(struct fake *f)
+{
+	uint8_t tmp[F_BUF];
+	for (int k = 0; k < F_SOCKS; k++) {
+		struct fsock *s = &f->socks[k];
+		if (!s->used || s->listener)
+			continue;
+		struct fapp *a = &f->apps[s->app];
+		size_t n = dn_ring_readable(&s->tx);
+		if (n == DN_RING_CORRUPT)
+			continue;
+		if (dn_ring_flags(&s->tx) & DN_RING_F_RESET)
+			continue;    /* handled at close */
+		struct fsock *p = s->peer >= 0 ? &f->socks[s->peer] : NULL;
+		if (n && p) {
+			size_t room = dn_ring_writable(&p->rx);
+			size_t m = n < room ? n : room;
+			if (m) {
+				dn_ring_read(&s->tx, tmp, m);
+				dn_ring_write(&p->rx, tmp, m);
+				if (dn_ring_producer_needs_wakeup(&s->tx))
+					f_signal(a->app_efd);
+				f_event(f, s->app, DN_EVT_WRITABLE, s->id, 0);
+				if (dn_ring_consumer_needs_wakeup(&p->rx))
+					f_signal(f->apps[p->app].app_efd);
+				f_event(f, p->app, DN_EVT_READABLE, p->id, 0);
+			}
+			if (m < n)   /* wait for CMD_RX (or our flag) */
+				dn_ring_prod_prepare_sleep(&p->rx);
+		} else if (n && !p) {
+			dn_ring_read(&s->tx, NULL, n);   /* peer gone: drop */
+		}
+		n = dn_ring_readable(&s->tx);
+		if (n == 0 && (s->shut || s->closing) && !s->eof_sent) {
+			s->eof_sent = 1;
+			if (p) {
+				dn_ring_set_flag(&p->rx, DN_RING_F_EOF);
+				if (dn_ring_consumer_needs_wakeup(&p->rx))
+					f_signal(f->apps[p->app].app_efd);
+				f_event(f, p->app, DN_EVT_READABLE, p->id, 0);
+			}
+		}
+		if (s->closing && s->eof_sent)
+			f_sock_free(f, k);
+	}
+}
+
+static void *f_main(void *arg)
+{
+	struct fake *f = arg;
+	while (!atomic_load(&f->stop)) {
+		if (atomic_exchange(&f->hangup, 0)) {
+			for (int i = 0; i < F_APPS; i++)
+				f_app_free(f, i);
+		}
+		struct pollfd pf[2 + 2 * F_APPS];
+		int map[2 + 2 * F_APPS];
+		int np = 0, busy = 0;
+		pf[np].fd = f->lfd, pf[np].events = POLLIN, map[np++] = -1;
+		pf[np].fd = f->kick, pf[np].events = POLLIN, map[np++] = -2;
+		for (int i = 0; i < F_APPS; i++) {
+			struct fapp *a = &f->apps[i];
+			if (!a->used)
+				continue;
+			pf[np].fd = a->fd, pf[np].events = POLLIN, map[np++] = i;
+			if (a->attached) {
+				dn_ring_cons_prepare_sleep(&a->reg.cmd);
+				if (dn_ring_readable(&a->reg.cmd) != 0)
+					busy = 1;
+				pf[np].fd = a->dmn_efd, pf[np].events = POLLIN;
+				map[np++] = 100 + i;
+			}
+		}
+		/* The 1 s backstop never hides a lost wakeup from a test:
+		 * every test waits for far less. */
+		int k = poll(pf, (nfds_t)np, busy ? 0 : 1000);
+		for (int i = 0; i < F_APPS; i++)
+			if (f->apps[i].used && f->apps[i].attached)
+				dn_ring_cons_cancel_sleep(&f->apps[i].reg.cmd);
+		for (int j = 0; k > 0 && j < np; j++) {
+			if (!pf[j].revents)
+				continue;
+			if (map[j] == -1) {
+				int fd = accept4(f->lfd, NULL, NULL,
+						 SOCK_CLOEXEC | SOCK_NONBLOCK);
+				int i;
+				for (i = 0; fd >= 0 && i < F_APPS; i++)
+					if (!f->apps[i].used)
+						break;
+				if (fd >= 0 && i < F_APPS) {
+					memset(&f->apps[i], 0, sizeof(f->apps[i]));
+					f->apps[i].used = 1;
+					f->apps[i].fd = fd;
+				} else if (fd >= 0) {
+					close(fd);
+				}
+			} else if (map[j] == -2) {
+				f_drain(f->kick);
+			} else if (map[j] < 100) {
+				if (f->apps[map[j]].used)
+					f_frame(f, map[j]);
+			} else if (f->apps[map[j] - 100].used) {
+				f_drain(pf[j].fd);
+			}
+		}
+		for (int i = 0; i < F_APPS; i++) {
+			struct fapp *a = &f->apps[i];
+			if (!a->used || !a->attached)
+				continue;
+			struct dn_cmd c;
+			int rc;
+			while ((rc = dn_region_cmd_pop(&a->reg, &c)) == 1) {
+				if (c.op == DN_CMD_TX)
+					atomic_fetch_add(&f->cmd_tx, 1);
+				if (c.op == DN_CMD_RX)
+					atomic_fetch_add(&f->cmd_rx, 1);
+				if (c.op == DN_CMD_NOP) {
+					struct dn_evt e = { .op = DN_EVT_NOP,
+							    .cookie = c.cookie };
+					dn_region_evt_push(&a->reg, &e);
+				}
+			}
+			if (rc < 0)
+				f_app_free(f, i);
+		}
+		f_progress(f);
+	}
+	return NULL;
+}
+
+static int f_start(struct fake *f, const char *path)
+{
+	memset(f, 0, sizeof(*f));
+	snprintf(f->path, sizeof(f->path), "%s", path);
+	f->next_id = 7;
+	f->next_port = 40000;
+	f->lfd = socket(AF_LOCAL, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_un su = { .sun_family = AF_LOCAL };
+	snprintf(su.sun_path, sizeof(su.sun_path), "%s", path);
+	unlink(path);
+	if (f->lfd < 0 || bind(f->lfd, (struct sockaddr *)&su, sizeof(su)) < 0 ||
+	    listen(f->lfd, 16) < 0)
+		return -1;
+	f->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (pthread_create(&f->t, NULL, f_main, f) != 0)
+		return -1;
+	f->running = 1;
+	setenv("DILLNET_SOCKET", path, 1);
+	return 0;
+}
+
+/* Hang up on every app (the daemon "dies"), keep listening. */
+static void f_hangup(struct fake *f)
+{
+	atomic_store(&f->hangup, 1);
+	f_signal(f->kick);
+	for (int i = 0; i < 1000 && atomic_load(&f->hangup); i++)
+		usleep(1000);
+}
+
+static void f_stop(struct fake *f)
+{
+	if (!f->running)
+		return;
+	atomic_store(&f->stop, 1);
+	f_signal(f->kick);
+	pthread_join(f->t, NULL);
+	for (int i = 0; i < F_APPS; i++)
+		f_app_free(f, i);
+	close(f->lfd);
+	close(f->kick);
+	unlink(f->path);
+	f->running = 0;
+}
+
+/* ---- fixtures and helpers ---------------------------------------------- */
+
+static char tdir[64];
+static struct fake *fk;
+
+static void dir_setup(void)
+{
+	strcpy(tdir, "/tmp/dntcp.XXXXXX");
+	if (!mkdtemp(tdir))
+		abort();
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(p);
+}
+
+static void dir_teardown(void)
+{
+	nftw(tdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void tpath(char *buf, size_t n, const char *name)
+{
+	snprintf(buf, n, "%s/%d.%s", tdir, (int)getpid(), name);
+}
+
+/* Per test (runs in the test's process): a fake on its own path. */
+static void fake_setup(void)
+{
+	char p[100];
+	tpath(p, sizeof(p), "app.sock");
+	fk = calloc(1, sizeof(*fk));
+	if (!fk || f_start(fk, p) < 0)
+		abort();
+}
+
+static void fake_teardown(void)
+{
+	if (fk) {
+		f_stop(fk);
+		free(fk);
+		fk = NULL;
+	}
+}
+
+static void loop_addr(struct ipaddr *a, int port)
+{
+	ck_assert_int_eq(ipaddr_local(a, "127.0.0.1", port, IPADDR_IPV4), 0);
+}
+
+/* A connected pair through the fake: *c connects, *s is accepted. */
+static void make_pair(int *c, int *s, int *ls)
+{
+	struct ipaddr la, ca, pa;
+	loop_addr(&la, 0);
+	*ls = tcp_listen(&la, 8);
+	ck_assert_msg(*ls >= 0, "tcp_listen: %s", strerror(errno));
+	loop_addr(&ca, ipaddr_port(&la));
+	*c = tcp_connect(&ca, now() + 2000);
+	ck_assert_msg(*c >= 0, "tcp_connect: %s", strerror(errno));
+	*s = tcp_accept(*ls, &pa, now() + 2000);
+	ck_assert_msg(*s >= 0, "tcp_accept: %s", strerror(errno));
+	ck_assert_int_eq(ipaddr_family(&pa), AF_INET);
+}
+
+/* ---- attach ------------------------------------------------------------ */
+
+START_TEST(test_no_daemon_ENOENT)
+{
+	char p[100];
+	tpath(p, sizeof(p), "nothing.sock");
+	setenv("DILLNET_SOCKET", p, 1);
+	struct ipaddr a;
+	loop_addr(&a, 0);
+	int64_t t0 = now();
+	errno = 0;
+	ck_assert_int_eq(tcp_listen(&a, 8), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	loop_addr(&a, 80);
+	errno = 0;
+	ck_assert_int_eq(tcp_connect(&a, -1), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(dillnet_attach(-1), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_lt(now() - t0, 100);
+}
+END_TEST
+
+START_TEST(test_no_daemon_ECONNREFUSED)
+{
+	char p[100];
+	tpath(p, sizeof(p), "dead.sock");
+	/* A socket file nobody listens on: what a crashed daemon leaves. */
+	int fd = socket(AF_LOCAL, SOCK_SEQPACKET, 0);
+	struct sockaddr_un su = { .sun_family = AF_LOCAL };
+	snprintf(su.sun_path, sizeof(su.sun_path), "%s", p);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&su, sizeof(su)), 0);
+	close(fd);
+	setenv("DILLNET_SOCKET", p, 1);
+	struct ipaddr a;
+	loop_addr(&a, 80);
+	int64_t t0 = now();
+	errno = 0;
+	ck_assert_int_eq(tcp_connect(&a, -1), -1);
+	ck_assert_int_eq(errno, ECONNREFUSED);
+	ck_assert_int_lt(now() - t0, 100);
+}
+END_TEST
+
+START_TEST(test_policy_EACCES)
+{
+	fk->refuse = EACCES;
+	struct ipaddr a;
+	loop_addr(&a, 0);
+	errno = 0;
+	ck_assert_int_eq(tcp_listen(&a, 8), -1);
+	ck_assert_int_eq(errno, EACCES);
+}
+END_TEST
+
+START_TEST(test_version_EPROTO)
+{
+	fk->bad_major = 1;
+	errno = 0;
+	ck_assert_int_eq(dillnet_attach(now() + 1000), -1);
+	ck_assert_int_eq(errno, EPROTO);
+}
+END_TEST
+
+START_TEST(test_lazy_attach_listen_port0)
+{
+	ck_assert_int_eq(atomic_load(&fk->attaches), 0);
+	struct ipaddr a, b;
+	loop_addr(&a, 0);
+	int l1 = tcp_listen(&a, 8);
+	ck_assert_msg(l1 >= 0, "tcp_listen: %s", strerror(errno));
+	ck_assert_int_eq(ipaddr_port(&a), 40000);
+	static struct tcp_listener_storage mem;
+	loop_addr(&b, 0);
+	int l2 = tcp_listen_mem(&b, 8, &mem);
+	ck_assert_int_ge(l2, 0);
+	ck_assert_int_eq(ipaddr_port(&b), 40001);
+	/* Explicit port, and one taken: the daemon's errno comes through. */
+	loop_addr(&b, 5555);
+	int l3 = tcp_listen(&b, 8);
+	ck_assert_int_ge(l3, 0);
+	ck_assert_int_eq(ipaddr_port(&b), 5555);
+	errno = 0;
+	ck_assert_int_eq(tcp_listen(&b, 8), -1);
+	ck_assert_int_eq(errno, EADDRINUSE);
+	ck_assert_int_eq(atomic_load(&fk->attaches), 1);
+	ck_assert_int_eq(dillnet_attach(0), 0);
+	ck_assert_int_eq(atomic_load(&fk->attaches), 1);
+	ck_assert_int_eq(tcp_close(l1, -1), 0);
+	ck_assert_int_eq(hclose(l2), 0);
+	ck_assert_int_eq(hclose(l3), 0);
+	errno = 0;
+	ck_assert_int_eq(tcp_listen_mem(&a, 8, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(tcp_listen(NULL, 8), -1);
+	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+START_TEST(test_EMFILE)
+{
+	fk->emfile = 1;
+	struct ipaddr a;
+	loop_addr(&a, 0);
+	errno = 0;
+	ck_assert_int_eq(tcp_listen(&a, 8), -1);
+	ck_assert_int_eq(errno, EMFILE);
+	loop_addr(&a, 80);
+	ck_assert_int_eq(tcp_connect(&a, now() + 1000), -1);
+	ck_assert_int_eq(errno, EMFILE);
+}
+END_TEST
+
+/* ---- connect / accept --------------------------------------------------- */
+
+START_TEST(test_connect_accept)
+{
+	int c, s, ls;
+	make_pair(&c, &s, &ls);
+	/* The _mem variants, storage of exactly the advertised size. */
+	struct tcp_storage *m1 = malloc(TCP_SIZE), *m2 = malloc(TCP_SIZE);
+	struct ipaddr la, pa;
+	loop_addr(&la, 40000);
+	int c2 = tcp_connect_mem(&la, m1, now() + 1000);
+	ck_assert_int_ge(c2, 0);
+	int s2 = tcp_accept_mem(ls, &pa, m2, now() + 1000);
+	ck_assert_int_ge(s2, 0);
+	ck_assert_int_eq(bsend(c2, "x", 1, now() + 1000), 0);
+	char ch = 0;
+	ck_assert_int_eq(brecv(s2, &ch, 1, now() + 1000), 0);
+	ck_assert_int_eq(ch, 'x');
+	ck_assert_int_eq(hclose(c2), 0);
+	ck_assert_int_eq(hclose(s2), 0);
+	free(m1);
+	free(m2);
+	/* Nothing pending: deadline 0 fails at once, a short one on time. */
+	int64_t t0 = now();
+	errno = 0;
+	ck_assert_int_eq(tcp_accept(ls, NULL, 0), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_eq(tcp_accept(ls, NULL, now() + 30), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_ge(now() - t0, 30);
+	ck_assert_int_lt(now() - t0, 50);
+	ck_assert_int_eq(hclose(c), 0);
+	ck_assert_int_eq(hclose(s), 0);
+	ck_assert_int_eq(hclose(ls), 0);
+}
+END_TEST
+
+struct delayed {
+	int port;
+	int rc;
+};
+
+static void *connect_later(void *arg)
+{
+	struct delayed *d = arg;
+	usleep(50000);
+	struct ipaddr a;
+	ipaddr_local(&a, "127.0.0.1", d->port, IPADDR_IPV4);
+	d->rc = tcp_connect(&a, now() + 2000);
+	return NULL;
+}
+
+START_TEST(test_accept_waits)
+{
+	struct ipaddr la;
+	loop_addr(&la, 0);
+	int ls = tcp_listen(&la, 8);
+	ck_assert_int_ge(ls, 0);
+	struct delayed d = { ipaddr_port(&la), -1 };
+	pthread_t t;
+	pthread_create(&t, NULL, connect_later, &d);
+	int s = tcp_accept(ls, NULL, now() + 2000);
+	pthread_join(t, NULL);
+	ck_assert_msg(s >= 0, "tcp_accept: %s", strerror(errno));
+	ck_assert_int_ge(d.rc, 0);
+	hclose(s);
+	hclose(d.rc);
+	hclose(ls);
+}
+END_TEST
+
+START_TEST(test_connect_errors)
+{
+	int aborts0 = atomic_load(&fk->aborts);
+	struct ipaddr a;
+	loop_addr(&a, 1);
+	errno = 0;
+	ck_assert_int_eq(tcp_connect(&a, now() + 1000), -1);
+	ck_assert_int_eq(errno, ECONNREFUSED);
+	/* No listener on the port: refused by "the peer" too. */
+	loop_addr(&a, 4242);
+	ck_assert_int_eq(tcp_connect(&a, now() + 1000), -1);
+	ck_assert_int_eq(errno, ECONNREFUSED);
+	loop_addr(&a, 2);
+	int64_t t0 = now();
+	ck_assert_int_eq(tcp_connect(&a, t0 + 50), -1);
+	int64_t el = now() - t0;
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_ge(el, 50);
+	ck_assert_int_lt(el, 70);
+	/* Deadline 0 never waits for the network. */
+	t0 = now();
+	ck_assert_int_eq(tcp_connect(&a, 0), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_lt(now() - t0, 20);
+	/* Every given-up connect is aborted in the daemon. */
+	for (int i = 0; i < 200 && atomic_load(&fk->aborts) < aborts0 + 4; i++)
+		usleep(1000);
+	ck_assert_int_eq(atomic_load(&fk->aborts), aborts0 + 4);
+	ck_assert_int_eq(tcp_connect(NULL, -1), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(ipaddr_local(&a, "::1", 80, IPADDR_IPV6), 0);
+	ck_assert_int_eq(tcp_connect(&a, -1), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(tcp_connect_mem(&a, NULL, -1), -1);
+	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+/* ---- data --------------------------------------------------------------- */
+
+#define XFER 5000
+
+struct xfer {
+	int h;
+	size_t chunk;
+	int rc, err;
+	uint8_t *buf;
+};
+
+static void *send_chunks(void *arg)
+{
+	struct xfer *x = arg;
+	x->rc = 0;
+	for (size_t off = 0; off < XFER && x->rc == 0; off += x->chunk) {
+		size_t n = XFER - off < x->chunk ? XFER - off : x->chunk;
+		x->rc = bsend(x->h, x->buf + off, n, now() + 3000);
+		x->err = errno;
+	}
+	return NULL;
+}
+
+START_TEST(test_data_sizes)
+{
+	static const size_t sizes[] = { 1, 1000, 2000, 2001, 3000 };
+	int c, s, ls;
+	make_pair(&c, &s, &ls);
+	uint8_t *src = malloc(XFER), *dst = malloc(XFER);
+	for (int i = 0; i < XFER; i++)
+		src[i] = (uint8_t)(i * 7 + i / 256);
+	for (size_t si = 0; si < 5; si++)
+		for (size_t ri = 0; ri < 5; ri++) {
+			struct xfer x = { c, sizes[si], -1, 0, src };
+			pthread_t t;
+			pthread_create(&t, NULL, send_chunks, &x);
+			memset(dst, 0, XFER);
+			int rc = 0;
+			size_t off;
+			for (off = 0; off < XFER && rc == 0; off += sizes[ri]) {
+				size_t n = XFER - off < sizes[ri] ? XFER - off : sizes[ri];
+				rc = brecv(s, dst + off, n, now() + 3000);
+			}
+			int e = errno;
+			pthread_join(t, NULL);
+			ck_assert_msg(rc == 0, "send %zu recv %zu: brecv %s",
+				      sizes[si], sizes[ri], strerror(e));
+			ck_assert_msg(x.rc == 0, "send %zu: %s", sizes[si],
+				      strerror(x.err));
+			ck_assert_msg(memcmp(src, dst, XFER) == 0,
+				      "send %zu recv %zu: data differs", sizes[si],
+				      sizes[ri]);
+		}
+	/* Window updates were sent, but not one per read of 1 byte. */
+	ck_assert_int_gt(atomic_load(&fk->cmd_rx), 0);
+	ck_assert_int_lt(atomic_load(&fk->cmd_rx), 5 * XFER);
+	ck_assert_int_gt(atomic_load(&fk->cmd_tx), 0);
+	free(src);
+	free(dst);
+	hclose(c);
+	hclose(s);
+	hclose(ls);
+}
+END_TEST
+
+START_TEST(test_deadline0_and_failed_direction)
+{
+	int c, s, ls;
+	make_pair(&c, &s, &ls);
+	char buf[8192];
+	memset(buf, 'a', sizeof(buf));
+	int64_t t0 = now();
+	errno = 0;
+	ck_assert_int_eq(brecv(s, buf, 1, 0), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_lt(now() - t0, 5);
+	/* That direction stays failed; the other one still works. */
+	ck_assert_int_eq(brecv(s, buf, 1, now() + 100), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_eq(bsend(s, "z", 1, 0), 0);
+	ck_assert_int_eq(brecv(c, buf, 1, now() + 1000), 0);
+	ck_assert_int_eq(buf[0], 'z');
+	/* More than the ring holds with deadline 0: nothing moves. */
+	t0 = now();
+	ck_assert_int_eq(bsend(c, buf, sizeof(buf), 0), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_lt(now() - t0, 5);
+	ck_assert_int_eq(bsend(c, buf, 1, now() + 100), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	/* A receive that times out after a partial read also fails. */
+	ck_assert_int_eq(bsend(s, "12", 2, now() + 100), 0);
+	ck_assert_int_eq(brecv(c, buf, 3, now() + 30), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_eq(brecv(c, buf, 1, now() + 30), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	hclose(c);
+	hclose(s);
+	hclose(ls);
+}
+END_TEST
+
+START_TEST(test_iolist)
+{
+	int c, s, ls;
+	make_pair(&c, &s, &ls);
+	char a[4], b[4];
+	struct iolist i1 = { a, 2, NULL, 0 }, i2 = { b, 4, NULL, 0 };
+	errno = 0;
+	ck_assert_int_eq(bsendl(c, &i1, NULL, -1), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(brecvl(s, NULL, &i1, -1), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(bsendl(c, &i1, &i2, -1), -1);   /* unreachable */
+	ck_assert_int_eq(errno, EINVAL);
+	i1.iol_next = &i2;
+	i2.iol_next = &i1;                                /* cycle */
+	struct iolist i3 = { a, 1, NULL, 0 };
+	ck_assert_int_eq(brecvl(s, &i1, &i3, -1), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	i2.iol_next = NULL;
+	i2.iol_rsvd = 1;
+	ck_assert_int_eq(bsendl(c, &i1, &i2, -1), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	i2.iol_rsvd = 0;
+	/* EINVAL broke nothing: gather two pieces, skip on receive. */
+	memcpy(a, "ab", 2);
+	memcpy(b, "cdef", 4);
+	ck_assert_int_eq(bsendl(c, &i1, &i2, now() + 1000), 0);
+	char out[4] = { 0 };
+	struct iolist r1 = { NULL, 2, NULL, 0 }, r2 = { out, 4, NULL, 0 };
+	r1.iol_next = &r2;
+	ck_assert_int_eq(brecvl(s, &r1, &r2, now() + 1000), 0);
+	ck_assert_int_eq(memcmp(out, "cdef", 4), 0);
+	ck_assert_int_eq(brecv(s, NULL, 0, 0), 0);
+	hclose(c);
+	hclose(s);
+	hclose(ls);
+}
+END_TEST
+
+START_TEST(test_done_EPIPE_and_close)
+{
+	int c, s, ls;
+	make_pair(&c, &s, &ls);
+	ck_assert_int_eq(bsend(c, "0123456789", 10, now() + 1000), 0);
+	ck_assert_int_eq(tcp_done(c, now() + 1000), 0);
+	errno = 0;
+	ck_assert_int_eq(bsend(c, "x", 1, now() + 1000), -1);
+	ck_assert_int_eq(errno, EPIPE);
+	ck_assert_int_eq(tcp_done(c, now() + 1000), -1);
+	ck_assert_int_eq(errno, EPIPE);
+	char buf[16];
+	ck_assert_int_eq(brecv(s, buf, 10, now() + 1000), 0);
+	ck_assert_int_eq(memcmp(buf, "0123456789", 10), 0);
+	ck_assert_int_eq(brecv(s, buf, 1, now() + 1000), -1);
+	ck_assert_int_eq(errno, EPIPE);
+	/* EPIPE is a state: it stays EPIPE. */
+	ck_assert_int_eq(brecv(s, buf, 1, now() + 1000), -1);
+	ck_assert_int_eq(errno, EPIPE);
+	/* The other way still works, then both close cleanly. */
+	ck_assert_int_eq(bsend(s, "abc", 3, now() + 1000), 0);
+	ck_assert_int_eq(tcp_close(s, now() + 1000), 0);
+	ck_assert_int_eq(tcp_close(c, now() + 1000), 0);   /* drops "abc" */
+	ck_assert_int_eq(hclose(c), -1);
+	ck_assert_int_eq(errno, EBADF);
+	ck_assert_int_eq(tcp_close(ls, -1), 0);
+}
+END_TEST
+
+START_TEST(test_close_ETIMEDOUT)
+{
+	int c, s, ls;
+	make_pair(&c, &s, &ls);
+	int64_t t0 = now();
+	errno = 0;
+	ck_assert_int_eq(tcp_close(c, now() + 30), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_ge(now() - t0, 30);
+	ck_assert_int_eq(hclose(c), -1);   /* released anyway */
+	ck_assert_int_eq(errno, EBADF);
+	/* The half-close got through: the peer sees EPIPE. */
+	char ch;
+	ck_assert_int_eq(brecv(s, &ch, 1, now() + 1000), -1);
+	ck_assert_int_eq(errno, EPIPE);
+	hclose(s);
+	hclose(ls);
+}
+END_TEST
+
+START_TEST(test_reset)
+{
+	int c, s, ls;
+	make_pair(&c, &s, &ls);
+	ck_assert_int_eq(bsend(c, "unread", 6, now() + 1000), 0);
+	/* Let the bytes reach s, then close it unread: RST. */
+	char ch;
+	ck_assert_int_eq(brecv(s, &ch, 1, now() + 1000), 0);
+	ck_assert_int_eq(hclose(s), 0);
+	errno = 0;
+	ck_assert_int_eq(brecv(c, &ch, 1, now() + 1000), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_eq(bsend(c, "x", 1, now() + 1000), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_eq(brecv(c, &ch, 1, 0), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_eq(tcp_close(c, now() + 1000), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	hclose(ls);
+}
+END_TEST
+
+/* hclose delivers queued data and a FIN (kernel-like). */
+START_TEST(test_hclose_delivers)
+{
+	int c, s, ls;
+	make_pair(&c, &s, &ls);
+	char big[3000];
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)i;
+	ck_assert_int_eq(bsend(c, big, sizeof(big), now() + 1000), 0);
+	ck_assert_int_eq(hclose(c), 0);
+	char in[3000];
+	ck_assert_int_eq(brecv(s, in, sizeof(in), now() + 1000), 0);
+	ck_assert_int_eq(memcmp(in, big, sizeof(in)), 0);
+	ck_assert_int_eq(brecv(s, in, 1, now() + 1000), -1);
+	ck_assert_int_eq(errno, EPIPE);
+	hclose(s);
+	hclose(ls);
+}
+END_TEST
+
+struct blocked {
+	int h;
+	int rc, err;
+	int64_t t;
+};
+
+static void *recv_blocked(void *arg)
+{
+	struct blocked *b = arg;
+	char ch;
+	b->rc = brecv(b->h, &ch, 1, now() + 5000);
+	b->err = errno;
+	b->t = now();
+	return NULL;
+}
+
+START_TEST(test_ECANCELED)
+{
+	int c, s, ls;
+	make_pair(&c, &s, &ls);
+	struct blocked b = { s, 0, 0, 0 };
+	pthread_t t;
+	pthread_create(&t, NULL, recv_blocked, &b);
+	usleep(30000);
+	int64_t t0 = now();
+	ck_assert_int_eq(hclose(s), 0);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(b.rc, -1);
+	ck_assert_int_eq(b.err, ECANCELED);
+	ck_assert_int_lt(b.t - t0, 100);
+	hclose(c);
+	hclose(ls);
+}
+END_TEST
+
+START_TEST(test_EBADF_ENOTSUP)
+{
+	int c, s, ls;
+	make_pair(&c, &s, &ls);
+	errno = 0;
+	ck_assert_int_eq(bsend(9999, "x", 1, 0), -1);
+	ck_assert_int_eq(errno, EBADF);
+	ck_assert_int_eq(tcp_accept(9999, NULL, 0), -1);
+	ck_assert_int_eq(errno, EBADF);
+	ck_assert_int_eq(tcp_accept(c, NULL, 0), -1);
+	ck_assert_int_eq(errno, ENOTSUP);
+	ck_assert_int_eq(bsend(ls, "x", 1, 0), -1);
+	ck_assert_int_eq(errno, ENOTSUP);
+	ck_assert_int_eq(brecv(ls, NULL, 1, 0), -1);
+	ck_assert_int_eq(errno, ENOTSUP);
+	ck_assert_int_eq(tcp_done(ls, 0), -1);
+	ck_assert_int_eq(errno, ENOTSUP);
+	int p[2];
+	ck_assert_int_eq(ipc_pair(p), 0);
+	ck_assert_int_eq(tcp_close(p[0], 0), -1);
+	ck_assert_int_eq(errno, ENOTSUP);
+	ck_assert_int_eq(tcp_done(p[0], 0), -1);
+	ck_assert_int_eq(errno, ENOTSUP);
+	hclose(p[0]);
+	hclose(p[1]);
+	hclose(c);
+	hclose(s);
+	hclose(ls);
+}
+END_TEST
+
+/* ---- daemon death, restart, fork ------------------------------------- */
+
+START_TEST(test_daemon_hangup_reattach)
+{
+	int c, s, ls;
+	make_pair(&c, &s, &ls);
+	struct blocked b = { s, 0, 0, 0 };
+	pthread_t t;
+	pthread_create(&t, NULL, recv_blocked, &b);
+	usleep(30000);
+	int64_t t0 = now();
+	f_hangup(fk);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(b.rc, -1);
+	ck_assert_int_eq(b.err, ECONNRESET);
+	ck_assert_int_lt(b.t - t0, 200);
+	/* Later calls on old handles fail the same way. */
+	errno = 0;
+	ck_assert_int_eq(bsend(c, "x", 1, now() + 100), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_eq(tcp_accept(ls, NULL, now() + 100), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_eq(tcp_done(c, now() + 100), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	/* A new daemon on the same path: the next call reattaches. */
+	f_stop(fk);
+	char p[100];
+	tpath(p, sizeof(p), "app.sock");
+	ck_assert_int_eq(f_start(fk, p), 0);
+	struct ipaddr a;
+	loop_addr(&a, 0);
+	int l2 = tcp_listen(&a, 8);
+	ck_assert_msg(l2 >= 0, "tcp_listen after restart: %s", strerror(errno));
+	ck_assert_int_eq(atomic_load(&fk->attaches), 1);
+	ck_assert_int_eq(hclose(c), 0);
+	ck_assert_int_eq(tcp_close(s, now() + 100), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_eq(hclose(ls), 0);
+	/* The new generation works end to end. */
+	struct ipaddr ca;
+	loop_addr(&ca, ipaddr_port(&a));
+	int c2 = tcp_connect(&ca, now() + 1000);
+	ck_assert_int_ge(c2, 0);
+	int s2 = tcp_accept(l2, NULL, now() + 1000);
+	ck_assert_int_ge(s2, 0);
+	ck_assert_int_eq(bsend(c2, "ok", 2, now() + 1000), 0);
+	char buf[2];
+	ck_assert_int_eq(brecv(s2, buf, 2, now() + 1000), 0);
+	hclose(c2);
+	hclose(s2);
+	hclose(l2);
+}
+END_TEST
+
+START_TEST(test_fork)
+{
+	int c, s, ls;
+	make_pair(&c, &s, &ls);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		/* Child: inherited handles are dead, a new call attaches. */
+		char ch;
+		int bad = 0;
+		if (brecv(s, &ch, 1, now() + 100) != -1 || errno != ECONNRESET)
+			bad |= 1;
+		if (bsend(c, "x", 1, now() + 100) != -1 || errno != ECONNRESET)
+			bad |= 2;
+		hclose(c);
+		hclose(s);
+		struct ipaddr a;
+		ipaddr_local(&a, "127.0.0.1", 0, IPADDR_IPV4);
+		int l = tcp_listen(&a, 8);
+		if (l < 0)
+			bad |= 4;
+		hclose(l);
+		_exit(bad);
+	}
+	int st = 0;
+	waitpid(pid, &st, 0);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d", st);
+	ck_assert_int_eq(atomic_load(&fk->attaches), 2);
+	/* The parent's connection was not disturbed by the child's hclose. */
+	ck_assert_int_eq(bsend(c, "hi", 2, now() + 1000), 0);
+	char buf[2];
+	ck_assert_int_eq(brecv(s, buf, 2, now() + 1000), 0);
+	ck_assert_int_eq(memcmp(buf, "hi", 2), 0);
+	hclose(c);
+	hclose(s);
+	hclose(ls);
+}
+END_TEST
+
+/* ---- event loops ------------------------------------------------------ */
+
+START_TEST(test_pollfd_ready)
+{
+	int pfd = dillnet_pollfd();
+	ck_assert_int_ge(pfd, 0);
+	int c, s, ls;
+	make_pair(&c, &s, &ls);
+	struct dillnet_ready r[16];
+	/* Drain what the set-up changed. */
+	while (dillnet_ready(r, 16) > 0)
+		;
+	ck_assert_int_eq(bsend(c, "ping", 4, now() + 1000), 0);
+	struct pollfd pf = { pfd, POLLIN, 0 };
+	int found = 0;
+	int64_t end = now() + 1000;
+	while (!found && now() < end) {
+		ck_assert_int_ge(poll(&pf, 1, 1000), 0);
+		int n = dillnet_ready(r, 16);
+		ck_assert_int_ge(n, 0);
+		for (int i = 0; i < n; i++)
+			if (r[i].h == s && (r[i].events & DILLNET_IN))
+				found = 1;
+	}
+	ck_assert_msg(found, "no DILLNET_IN for the receiving handle");
+	char buf[4];
+	ck_assert_int_eq(brecv(s, buf, 4, 0), 0);
+	/* A reset shows up as DILLNET_ERR on the other side. */
+	ck_assert_int_eq(bsend(s, "x", 1, now() + 1000), 0);
+	while (dillnet_ready(r, 16) > 0)
+		;
+	ck_assert_int_eq(brecv(c, buf, 1, now() + 1000), 0);
+	ck_assert_int_eq(bsend(c, "y", 1, now() + 1000), 0);
+	usleep(20000);
+	ck_assert_int_eq(hclose(s), 0);  /* unread "y": RST to c */
+	found = 0;
+	end = now() + 1000;
+	while (!found && now() < end) {
+		ck_assert_int_ge(poll(&pf, 1, 1000), 0);
+		int n = dillnet_ready(r, 16);
+		for (int i = 0; i < n; i++)
+			if (r[i].h == c && (r[i].events & DILLNET_ERR))
+				found = 1;
+	}
+	ck_assert_msg(found, "no DILLNET_ERR after reset");
+	ck_assert_int_eq(dillnet_ready(NULL, 1), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	hclose(c);
+	hclose(ls);
+}
+END_TEST
+
+Suite *tcp_client_suite(void)
+{
+	Suite *s = suite_create("tcp_client");
+	TCase *tc = tcase_create("attach");
+	tcase_add_unchecked_fixture(tc, dir_setup, dir_teardown);
+	tcase_set_timeout(tc, 10);
+	tcase_add_test(tc, test_no_daemon_ENOENT);
+	tcase_add_test(tc, test_no_daemon_ECONNREFUSED);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fake");
+	tcase_add_unchecked_fixture(tc, dir_setup, dir_teardown);
+	tcase_add_checked_fixture(tc, fake_setup, fake_teardown);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_policy_EACCES);
+	tcase_add_test(tc, test_version_EPROTO);
+	tcase_add_test(tc, test_lazy_attach_listen_port0);
+	tcase_add_test(tc, test_EMFILE);
+	tcase_add_test(tc, test_connect_accept);
+	tcase_add_test(tc, test_accept_waits);
+	tcase_add_test(tc, test_connect_errors);
+	tcase_add_test(tc, test_data_sizes);
+	tcase_add_test(tc, test_deadline0_and_failed_direction);
+	tcase_add_test(tc, test_iolist);
+	tcase_add_test(tc, test_done_EPIPE_and_close);
+	tcase_add_test(tc, test_close_ETIMEDOUT);
+	tcase_add_test(tc, test_reset);
+	tcase_add_test(tc, test_hclose_delivers);
+	tcase_add_test(tc, test_ECANCELED);
+	tcase_add_test(tc, test_EBADF_ENOTSUP);
+	tcase_add_test(tc, test_daemon_hangup_reattach);
+	tcase_add_test(tc, test_fork);
+	tcase_add_test(tc, test_pollfd_ready);
+	suite_add_tcase(s, tc);
+	return s;
+}
