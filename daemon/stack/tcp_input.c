@@ -606,6 +606,15 @@ static void conn_input(struct dn_tcp_conn *c, struct dn_tcp_seg *s)
 		return;
 	}
 
+	/* Our SYN,ACK was lost and the peer repeats its SYN: answer with
+	 * the SYN,ACK again rather than a bare ACK. */
+	if (c->state == DN_TCP_SYN_RECEIVED && (s->flags & DN_TH_SYN) &&
+	    !(s->flags & (DN_TH_ACK | DN_TH_RST)) && s->seq == c->irs) {
+		dn_tcp_send_syn(c);
+		c->flags &= ~DN_TCPF_RTT_TIMING;   /* Karn: now ambiguous */
+		return;
+	}
+
 	/* First: sequence number acceptability (3.10.7.4 table). */
 	uint32_t seglen = s->len + !!(s->flags & DN_TH_SYN) +
 			  !!(s->flags & DN_TH_FIN);
