@@ -487,6 +487,15 @@ END_TEST
 
 /* ---- ipc_listen / ipc_accept ------------------------------------------ */
 
+static int listen_as_nobody(void *arg)
+{
+	if (setgid(65534) < 0 || setuid(65534) < 0)
+		return 100;
+	if (ipc_listen(arg, 8) != -1)
+		return 101;
+	return errno == EACCES ? 0 : 102;
+}
+
 START_TEST(test_ipc_listen_errors)
 {
 	char p[PATH_MAX], f[PATH_MAX], q[PATH_MAX + 8];
@@ -511,6 +520,18 @@ START_TEST(test_ipc_listen_errors)
 	longp[sizeof(longp) - 1] = 0;
 	ck_assert_int_eq(ipc_listen(longp, 8), -1);
 	ck_assert_int_eq(errno, ENAMETOOLONG);
+	/* A loop of symbolic links in a directory component. */
+	char la[PATH_MAX], lb[PATH_MAX];
+	tpath(la, sizeof(la), "lla");
+	tpath(lb, sizeof(lb), "llb");
+	ck_assert_int_eq(symlink(lb, la), 0);
+	ck_assert_int_eq(symlink(la, lb), 0);
+	snprintf(q, sizeof(q), "%s/x", la);
+	ck_assert_int_eq(ipc_listen(q, 8), -1);
+	ck_assert_int_eq(errno, ELOOP);
+	/* nobody cannot create a socket file in our directory. */
+	tpath(p, sizeof(p), "denied");
+	ck_assert_int_eq(in_child(listen_as_nobody, p), 0);
 }
 END_TEST
 
