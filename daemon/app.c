@@ -49,7 +49,8 @@ static void app_free(struct dn_apps *m, struct dn_app *a)
 		if (m->conf.on_detach)
 			m->conf.on_detach(m->conf.ctx, a);
 		dn_evloop_del(m->ev, a->dmn_efd);
-		munmap(a->region.base, a->region.l.total_size);
+		if (!a->region_kept)
+			munmap(a->region.base, a->region.l.total_size);
 		close(a->app_efd);
 		close(a->dmn_efd);
 	}

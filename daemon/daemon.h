@@ -5,12 +5,14 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "app.h"
 #include "ctl.h"
 #include "evloop.h"
 #include "fault.h"
 #include "log.h"
 #include "port.h"
 #include "stack.h"
+#include "tcpsock.h"
 
 struct dn_daemon {
 	struct dn_config cfg;
@@ -25,6 +27,11 @@ struct dn_daemon {
 	struct dn_fault fault;
 	int fault_on;
 	struct dn_ctl *ctl;
+	struct dn_apps *apps;
+	struct dn_tcpsock tsock;
+	int app_fd, app_fd_ours;
+	uint32_t gids[DN_CONF_LIST_MAX];
+	unsigned n_gids;
 	int busy_poll;
 	uint64_t idle_us, max_sleep_us;
 	char status_line[160];

@@ -148,9 +148,10 @@ static void poll_loop(struct dn_daemon *d)
 		unsigned n = dn_port_rx(d->port, h, data, len, 64);
 		for (unsigned i = 0; i < n; i++)
 			dn_daemon_rx_frame(d, h[i], data[i], len[i]);
+		unsigned cmds = d->apps ? dn_apps_poll(d->apps) : 0;
 		uint64_t next_timer = dn_daemon_timers(d);
 		dn_port_flush(d->port);
-		if (n)
+		if (n || cmds)
 			last_work = now;
 
 		if (now - last_link > 500000) {
@@ -174,6 +175,16 @@ static void poll_loop(struct dn_daemon *d)
 				t = d->max_sleep_us;
 			if (wd && t > wd_usec / 4)
 				t = wd_usec / 4;
+			if (t > 1000000)
+				t = 1000000;   /* link state is polled every 0.5 s */
+			/* Apps signal our eventfd only once we said we sleep;
+			 * a command that raced that announcement is served
+			 * now instead. */
+			if (d->apps && dn_apps_prepare_sleep(d->apps)) {
+				dn_apps_cancel_sleep(d->apps);
+				last_work = now;
+				continue;
+			}
 			if (dn_port_intr_arm(d->port) == 0) {
 				sleeping = 1;
 				timeout = (int)((t + 999) / 1000);
@@ -185,6 +196,8 @@ static void poll_loop(struct dn_daemon *d)
 				unsigned m = dn_port_rx(d->port, h, data, len, 64);
 				if (m) {
 					dn_port_intr_disarm(d->port);
+					if (d->apps)
+						dn_apps_cancel_sleep(d->apps);
 					for (unsigned i = 0; i < m; i++)
 						dn_daemon_rx_frame(d, h[i], data[i], len[i]);
 					last_work = now;
@@ -196,6 +209,8 @@ static void poll_loop(struct dn_daemon *d)
 			last_work = mono_us();
 		if (sleeping)
 			dn_port_intr_disarm(d->port);
+		if (timeout && d->apps)
+			dn_apps_cancel_sleep(d->apps);
 		if (d->reload) {
 			d->reload = 0;
 			reload(d);

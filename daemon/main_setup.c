@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,7 +54,7 @@ static int h_status(void *ctx, const void *req, uint32_t rl, void *out, size_t c
 	s->gateway = d->st.conf.gateway;
 	s->mtu = d->st.conf.mtu;
 	s->log_level = d->log.level;
-	s->apps = 0;
+	s->apps = d->apps ? dn_apps_attached(d->apps) : 0;
 	s->fault_enabled = (uint32_t)d->fault_on;
 	*ol = sizeof(*s);
 	return 0;
@@ -122,6 +124,7 @@ static int h_counters(void *ctx, const void *req, uint32_t rl, void *out, size_t
 	dn_port_counters_foreach(d->port, add_counter, &f);
 	dn_stack_counters_foreach(&d->st, add_counter, &f);
 	dn_fault_counters_foreach(&d->fault, add_counter, &f);
+	dn_tcpsock_counters_foreach(&d->tsock, add_counter, &f);
 	return list_done(&f, ol);
 }
 
@@ -167,7 +170,97 @@ static int h_loglevel(void *ctx, const void *req, uint32_t rl, void *out, size_t
 	return 0;
 }
 
+static int h_apps(void *ctx, const void *req, uint32_t rl, void *out, size_t cap, uint32_t *ol)
+{
+	struct dn_daemon *d = ctx;
+	(void)req;
+	(void)rl;
+	return dn_apps_ctl_list(d->apps, out, cap, ol);
+}
+
+static int h_kill_app(void *ctx, const void *req, uint32_t rl, void *out, size_t cap, uint32_t *ol)
+{
+	struct dn_daemon *d = ctx;
+	const struct dn_ctl_kill_app *k = req;
+	(void)rl;
+	(void)out;
+	(void)cap;
+	*ol = 0;
+	int r = dn_apps_kill_pid(d->apps, k->pid);
+	if (r == 0)
+		dn_notice(&d->log, "app pid %u detached by dillnetctl", k->pid);
+	return r;
+}
+
+static int add_conn(const struct dn_tcp_conn_info *i, void *arg)
+{
+	struct list_fill *f = arg;
+	struct dn_ctl_conn *o = list_slot(f);
+	if (!o)
+		return 1;
+	memset(o, 0, sizeof(*o));
+	o->local_ip4 = i->local_ip;
+	o->remote_ip4 = i->remote_ip;
+	o->local_port = i->local_port;
+	o->remote_port = i->remote_port;
+	o->state = (uint8_t)i->state;
+	o->cc = (uint8_t)i->cc;
+	o->sack = (uint8_t)i->sack;
+	o->timestamps = (uint8_t)i->timestamps;
+	o->wscale_snd = (uint8_t)i->wscale_snd;
+	o->wscale_rcv = (uint8_t)i->wscale_rcv;
+	snprintf(o->state_name, sizeof(o->state_name), "%s", dn_tcp_state_name(i->state));
+	snprintf(o->cc_name, sizeof(o->cc_name), "%s", dn_tcp_cc_name(i->cc));
+	o->send_q = i->send_q;
+	o->unsent = i->unsent;
+	o->recv_q = i->recv_q;
+	o->snd_wnd = i->snd_wnd;
+	o->rcv_wnd = i->rcv_wnd;
+	o->cwnd = i->cwnd;
+	o->ssthresh = i->ssthresh;
+	o->mss = i->mss;
+	o->srtt_us = i->srtt_us;
+	o->rttvar_us = i->rttvar_us;
+	o->rto_us = i->rto_us;
+	o->retransmits = i->retransmits;
+	dn_tcpsock_owner_of(i->owner, &o->app_pid, &o->app_id);
+	return 0;
+}
+
+static int h_conns(void *ctx, const void *req, uint32_t rl, void *out, size_t cap, uint32_t *ol)
+{
+	struct dn_daemon *d = ctx;
+	struct list_fill f = { out, cap, sizeof(struct dn_ctl_conn), 0, 0, NULL };
+	(void)req;
+	(void)rl;
+	if (cap < sizeof(struct dn_ctl_list))
+		return EOVERFLOW;
+	dn_tcp_foreach(&d->st, add_conn, &f);
+	/* More connections than one reply holds: show the first ones. */
+	f.overflow = 0;
+	return list_done(&f, ol);
+}
+
+static int h_kill_conn(void *ctx, const void *req, uint32_t rl, void *out, size_t cap, uint32_t *ol)
+{
+	struct dn_daemon *d = ctx;
+	const struct dn_ctl_kill_conn *k = req;
+	(void)rl;
+	(void)out;
+	(void)cap;
+	*ol = 0;
+	unsigned n = dn_tcp_kill(&d->st, k->local_ip4, k->local_port, k->remote_ip4, k->remote_port);
+	if (n == 0)
+		return ESRCH;
+	dn_notice(&d->log, "dillnetctl reset %u connection(s)", n);
+	return 0;
+}
+
 static const struct dn_ctl_handler_entry ctl_handlers[] = {
+	{ DN_MSG_CTL_CONNS, h_conns },
+	{ DN_MSG_CTL_KILL_CONN, h_kill_conn },
+	{ DN_MSG_CTL_APPS, h_apps },
+	{ DN_MSG_CTL_KILL_APP, h_kill_app },
 	{ DN_MSG_CTL_STATUS, h_status },
 	{ DN_MSG_CTL_PORT, h_port },
 	{ DN_MSG_CTL_ARP, h_arp },
@@ -237,32 +330,135 @@ static int systemd_fd(const char *name)
 	return fd;
 }
 
-static void fault_dir(const struct dn_conf_fault_dir *c, struct dn_fault_dir_conf *o)
-{
-	memset(o, 0, sizeof(*o));
-	o->loss = c->loss;
-	o->dup = c->duplicate;
-	o->reorder = c->reorder;
-	o->reorder_gap = c->reorder_gap;
-	o->delay_us = c->delay_us;
-	o->jitter_us = c->jitter_us;
-	o->corrupt = c->corrupt;
-	o->rate_bytes_per_s = c->rate;
-}
-
-/* The injector is configured from the file's fault group; disabled means
- * an all-zero configuration, which passes every frame straight through. */
+/* The injector follows the file's fault group (dn_config_fault gives an
+ * all-zero configuration, which passes every frame through, when the group
+ * is disabled). */
 void dn_daemon_apply_fault(struct dn_daemon *d, const struct dn_config *c)
 {
 	struct dn_fault_conf fc;
-	memset(&fc, 0, sizeof(fc));
-	fc.seed = c->fault.seed;
-	if (c->fault.enabled) {
-		fault_dir(&c->fault.rx, &fc.rx);
-		fault_dir(&c->fault.tx, &fc.tx);
-	}
+	dn_config_fault(c, &fc);
 	d->fault_on = c->fault.enabled;
 	dn_fault_set_conf(&d->fault, &fc);
+}
+
+/* The tcp group of the file onto the stack's TCP settings. */
+static void tcp_configure(struct dn_daemon *d)
+{
+	const struct dn_config *c = &d->cfg;
+	struct dn_tcp_conf *t = &d->st.tcp.conf;
+	uint8_t key[16];
+
+	t->cc = c->tcp.congestion_control == DN_CC_NEWRENO ? DN_TCP_CC_NEWRENO : DN_TCP_CC_CUBIC;
+	t->time_wait_us = (uint64_t)c->tcp.time_wait_s * 1000000u;
+	t->init_cwnd_segs = (uint16_t)c->tcp.initial_window;
+	t->delack_us = (uint64_t)c->tcp.delayed_ack_ms * 1000u;
+	t->keepalive_idle_us = (uint64_t)c->tcp.keepalive_idle_s * 1000000u;
+	t->keepalive_intvl_us = (uint64_t)c->tcp.keepalive_interval_s * 1000000u;
+	t->keepalive_probes = (uint8_t)(c->tcp.keepalive_count > 255 ? 255 : c->tcp.keepalive_count);
+	t->syn_backlog_max = (uint16_t)(c->tcp.syn_backlog > 65535 ? 65535 : c->tcp.syn_backlog);
+	t->syncookies = c->tcp.syn_cookies ? 1 : 0;
+	t->max_conns = c->tcp.max_connections;
+	/* RFC 6528 ISNs, RFC 6056 ports and SYN cookies need a secret the
+	 * stack core cannot make itself (it makes no OS calls). */
+	if (getrandom(key, sizeof(key), 0) == (ssize_t)sizeof(key))
+		dn_tcp_set_secret(&d->st, key);
+	else
+		dn_warn(&d->log, "getrandom failed (%s): TCP secret derived from the clock", strerror(errno));
+}
+
+/* The app socket (from systemd, or created with the configured group and
+ * mode), the app manager and the TCP bridge. */
+static int apps_start(struct dn_daemon *d, char *err, size_t errlen)
+{
+	const struct dn_config *c = &d->cfg;
+	gid_t gid;
+
+	d->app_fd = systemd_fd("app");
+	d->app_fd_ours = d->app_fd < 0;
+	if (d->app_fd < 0) {
+		if (mkdir_parent(c->sockets.app_path) < 0) {
+			snprintf(err, errlen, "%s: cannot create its directory: %s",
+				 c->sockets.app_path, strerror(errno));
+			return -1;
+		}
+		if (dn_config_group_gid(&c->sockets.app_group, &gid, err, errlen) < 0)
+			return -1;
+		d->app_fd = dn_listen_seqpacket(c->sockets.app_path, c->sockets.app_mode, 128,
+						err, errlen);
+		if (d->app_fd < 0)
+			return -1;
+		if (chown(c->sockets.app_path, (uid_t)-1, gid) < 0) {
+			snprintf(err, errlen, "%s: chown to group %u: %s", c->sockets.app_path,
+				 (unsigned)gid, strerror(errno));
+			goto fail_sock;
+		}
+	}
+	/* Policy lists: uids as written, groups resolved now. */
+	d->n_gids = 0;
+	for (unsigned i = 0; i < c->apps.allowed_groups.n && i < DN_CONF_LIST_MAX; i++) {
+		char e[256];
+		if (dn_config_group_gid(&c->apps.allowed_groups.v[i], &gid, e, sizeof(e)) < 0) {
+			dn_warn(&d->log, "apps.allowed_groups: %s (ignored)", e);
+			continue;
+		}
+		d->gids[d->n_gids++] = gid;
+	}
+	struct dn_tcpsock_conf tc = {
+		.max_sockets = c->apps.max_sockets,
+		.listen_port_min = (uint16_t)c->apps.listen_port_min,
+		.listen_port_max = (uint16_t)c->apps.listen_port_max,
+	};
+	dn_tcpsock_init(&d->tsock, &d->st, &d->log, &tc);
+	uint32_t slots = c->apps.max_sockets;
+	uint64_t per_slot = (uint64_t)c->apps.rx_buffer + c->apps.tx_buffer + 4096;
+	uint64_t cap_bytes = (uint64_t)c->apps.region_mb << 20;
+	if (per_slot && (uint64_t)slots * per_slot > cap_bytes)
+		slots = (uint32_t)(cap_bytes / per_slot);
+	if (slots == 0)
+		slots = 1;
+	struct dn_app_conf ac = {
+		.listen_fd = d->app_fd,
+		.allowed_uids = c->apps.allowed_uids.v,
+		.n_uids = c->apps.allowed_uids.n,
+		.allowed_gids = d->gids,
+		.n_gids = d->n_gids,
+		.max_apps = c->apps.max_apps,
+		.slots = slots,
+		.rx_size = c->apps.rx_buffer,
+		.tx_size = c->apps.tx_buffer,
+		.max_region = 0,
+		.handlers = dn_tcpsock_handlers,
+		.nhandlers = dn_tcpsock_nhandlers,
+		.on_command = dn_tcpsock_on_command,
+		.on_detach = dn_tcpsock_on_detach,
+		.ctx = &d->tsock,
+		.log = &d->log,
+	};
+	d->apps = dn_apps_open(&ac, d->ev);
+	if (!d->apps) {
+		snprintf(err, errlen, "app manager: %s", strerror(errno));
+		goto fail_sock;
+	}
+	return 0;
+
+fail_sock:
+	close(d->app_fd);
+	if (d->app_fd_ours)
+		unlink(c->sockets.app_path);
+	d->app_fd = -1;
+	return -1;
+}
+
+static void apps_stop(struct dn_daemon *d)
+{
+	if (!d->apps)
+		return;
+	dn_apps_close(d->apps);
+	d->apps = NULL;
+	close(d->app_fd);
+	if (d->app_fd_ours)
+		unlink(d->cfg.sockets.app_path);
+	d->app_fd = -1;
 }
 
 int dn_daemon_start(struct dn_daemon *d, char *err, size_t errlen)
@@ -321,6 +517,7 @@ int dn_daemon_start(struct dn_daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "stack: %s", strerror(errno));
 		goto fail_port;
 	}
+	tcp_configure(d);
 	d->busy_poll = c->poll.mode == DN_POLL_BUSY;
 	d->idle_us = c->poll.idle_us;
 	d->max_sleep_us = (uint64_t)c->poll.max_sleep_ms * 1000u;
@@ -342,6 +539,8 @@ int dn_daemon_start(struct dn_daemon *d, char *err, size_t errlen)
 	d->ctl = dn_ctl_open(&cc, d->ev, err, errlen);
 	if (!d->ctl)
 		goto fail_stack;
+	if (apps_start(d, err, errlen) < 0)
+		goto fail_ctl;
 	int ifd = dn_port_intr_fd(d->port);
 	if (ifd >= 0 && dn_evloop_add(d->ev, ifd, EPOLLIN, on_rx_intr, d) < 0) {
 		snprintf(err, errlen, "Rx interrupt fd: %s", strerror(errno));
@@ -360,6 +559,7 @@ int dn_daemon_start(struct dn_daemon *d, char *err, size_t errlen)
 	return 0;
 
 fail_ctl:
+	apps_stop(d);
 	dn_ctl_close(d->ctl);
 	d->ctl = NULL;
 fail_stack:
@@ -377,6 +577,7 @@ fail_eal:
 
 void dn_daemon_stop(struct dn_daemon *d)
 {
+	apps_stop(d);
 	dn_ctl_close(d->ctl);
 	d->ctl = NULL;
 	int ifd = d->port ? dn_port_intr_fd(d->port) : -1;

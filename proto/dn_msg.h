@@ -198,6 +198,31 @@ struct dn_ctl_app {
 	char     name[32];            /* from its HELLO, NUL-terminated */
 };
 
+/* CTL_CONNS entry: one TCP connection or listener, like a line of ss -ti. */
+struct dn_ctl_conn {
+	uint32_t local_ip4, remote_ip4;   /* host order */
+	uint16_t local_port, remote_port;
+	uint8_t  state;                   /* enum dn_tcp_state */
+	uint8_t  cc;                      /* enum dn_tcp_cc_algo */
+	uint8_t  sack, timestamps;
+	uint8_t  wscale_snd, wscale_rcv;
+	uint16_t pad;
+	char     state_name[16];          /* "ESTABLISHED", NUL-terminated */
+	char     cc_name[16];             /* "cubic", NUL-terminated */
+	uint32_t send_q, unsent, recv_q;  /* bytes */
+	uint32_t snd_wnd, rcv_wnd, cwnd, ssthresh, mss;
+	uint64_t srtt_us, rttvar_us, rto_us, retransmits;
+	uint32_t app_pid, app_id;         /* 0: no app (orphaned) */
+};
+
+/* CTL_KILL_CONN: reset every connection matching the 4-tuple (ports 0
+ * and addresses 0 match anything); ESRCH when none did. */
+struct dn_ctl_kill_conn {
+	uint32_t local_ip4, remote_ip4;   /* host order */
+	uint16_t local_port, remote_port;
+	uint32_t pad;
+};
+
 struct dn_ctl_kill_app {
 	uint32_t pid;                 /* every app of this pid; ESRCH if none */
 	uint32_t pad;
@@ -223,7 +248,9 @@ struct dn_ctl_kill_app {
 	X(CTL_COUNTERS, 19, DN_SZ_NONE,                        DN_SZ_LIST(struct dn_ctl_counter)) \
 	X(CTL_LOGLEVEL, 20, DN_SZ_FIXED(struct dn_ctl_loglevel), DN_SZ_NONE) \
 	X(CTL_APPS,     21, DN_SZ_NONE,                        DN_SZ_LIST(struct dn_ctl_app)) \
-	X(CTL_KILL_APP, 22, DN_SZ_FIXED(struct dn_ctl_kill_app), DN_SZ_NONE)
+	X(CTL_KILL_APP, 22, DN_SZ_FIXED(struct dn_ctl_kill_app), DN_SZ_NONE) \
+	X(CTL_CONNS,    23, DN_SZ_NONE,                        DN_SZ_LIST(struct dn_ctl_conn)) \
+	X(CTL_KILL_CONN, 24, DN_SZ_FIXED(struct dn_ctl_kill_conn), DN_SZ_NONE)
 
 enum dn_msg_type {
 #define X(name, num, rq, rp) DN_MSG_##name = num,
