@@ -206,6 +206,10 @@ static unsigned drain_commands(struct dn_apps *m, struct dn_app *a, unsigned bud
 {
 	unsigned n = 0;
 	struct dn_cmd c;
+	/* Checked before draining: hints lost before this point are covered
+	 * by the rescan, later ones by the commands that follow. */
+	if (dn_region_peer_lost(&a->region, 1) && m->conf.on_rescan)
+		m->conf.on_rescan(m->conf.ctx, a);
 	while (n < budget && !a->dead) {
 		int rc = dn_region_cmd_pop(&a->region, &c);
 		if (rc == 0)

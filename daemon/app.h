@@ -105,6 +105,10 @@ struct dn_app_conf {
 	 * answered by the manager; sock NOT checked).  Return 0, or an errno
 	 * to treat it as a violation.  NULL: TX/RX are ignored. */
 	int (*on_command)(void *ctx, struct dn_app *a, const struct dn_cmd *c);
+	/* The app bumped cmd_lost (its command ring was full, so some TX/RX
+	 * hints never arrived): look at every socket of the app.  NULL: the
+	 * TCP layer relies on its own polling. */
+	void (*on_rescan)(void *ctx, struct dn_app *a);
 	/* The app goes away (any reason).  Close its connections as the
 	 * kernel would at process exit; its region is still mapped. */
 	void (*on_detach)(void *ctx, struct dn_app *a);

@@ -29,6 +29,7 @@ struct afx {
 	struct dn_app_conf conf;
 	uint32_t uids[2], gids[2];
 	int detached;
+	int rescans;
 	int commands;
 	int listen_calls;
 };
@@ -64,6 +65,13 @@ static int h_command(void *ctx, struct dn_app *a, const struct dn_cmd *c)
 	return c->sock == 666 ? EBADF : 0;
 }
 
+static void h_rescan(void *ctx, struct dn_app *a)
+{
+	struct afx *f = ctx;
+	ck_assert(a->attached);
+	f->rescans++;
+}
+
 static void h_detach(void *ctx, struct dn_app *a)
 {
 	struct afx *f = ctx;
@@ -92,6 +100,7 @@ static void afx_init(struct afx *f)
 	f->conf.nhandlers = 1;
 	f->conf.on_command = h_command;
 	f->conf.on_detach = h_detach;
+	f->conf.on_rescan = h_rescan;
 	f->conf.ctx = f;
 }
 
@@ -387,6 +396,19 @@ START_TEST(test_app_nop_roundtrip_with_wakeups)
 	ck_assert_int_eq(dn_region_cmd_push(&r.v, &c), 1);
 	ck_assert_int_eq(dn_apps_prepare_sleep(f.m), 1);
 	dn_apps_cancel_sleep(f.m);
+	ck_assert_uint_eq(dn_apps_poll(f.m), 1);
+
+	/* A full command ring: the app counts what it dropped, the daemon
+	 * rescans once per change. */
+	uint32_t cap = r.v.l.cmd_size / sizeof(c);
+	for (uint32_t i = 0; i < cap; i++)
+		ck_assert_int_eq(dn_region_cmd_push(&r.v, &c), 1);
+	ck_assert_int_eq(dn_region_cmd_push(&r.v, &c), 0);
+	ck_assert_int_eq(f.rescans, 0);
+	ck_assert_uint_eq(dn_apps_poll(f.m), cap);
+	ck_assert_int_eq(f.rescans, 1);
+	ck_assert_uint_eq(dn_apps_poll(f.m), 0);
+	ck_assert_int_eq(f.rescans, 1);
 
 	cli_region_free(&r);
 	close(fd);
@@ -777,6 +799,13 @@ START_TEST(test_app_events_and_lost_counter)
 	dn_app_wake_consumer(a, &drx);
 	struct pollfd p = { .fd = r.app_efd, .events = POLLIN };
 	ck_assert_int_eq(poll(&p, 1, 1000), 1);
+	/* Daemon shutdown detaches attached apps through the hook. */
+	ck_assert_int_eq(f.detached, 0);
+	dn_apps_close(f.m);
+	ck_assert_int_eq(f.detached, 1);
+	f.m = dn_apps_open(&f.conf, f.ev);
+	ck_assert_ptr_nonnull(f.m);
+	assert_hung_up(&f, fd);
 	cli_region_free(&r);
 	close(fd);
 	afx_close(&f);
