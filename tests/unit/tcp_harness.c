@@ -257,6 +257,13 @@ size_t tcph_opts(uint8_t *b, int mss, int ws, bool sackok, bool ts,
 struct dn_tcp_conn *tcph_active_open(struct tcph *h, uint32_t peer_isn,
 				     int optmask, uint16_t peer_wnd)
 {
+	return tcph_active_open_ex(h, peer_isn, optmask, peer_wnd, 1460, 0);
+}
+
+struct dn_tcp_conn *tcph_active_open_ex(struct tcph *h, uint32_t peer_isn,
+					int optmask, uint16_t peer_wnd,
+					int peer_mss, uint32_t our_iss)
+{
 	int err = -1;
 	tcph_drain(h);
 	h->our_port = 0;
@@ -269,9 +276,18 @@ struct dn_tcp_conn *tcph_active_open(struct tcph *h, uint32_t peer_isn,
 	ck_assert(tcph_next(h, &o));
 	ck_assert_int_eq(o.flags, DN_TH_SYN);
 	h->our_port = o.sport;
+	if (our_iss) {
+		/* Pretend our ISN was our_iss (sequence wrap tests). */
+		c->iss = our_iss;
+		c->snd_una = our_iss;
+		c->snd_nxt = our_iss + 1;
+		c->snd_max = our_iss + 1;
+		c->tx_seq = our_iss + 1;
+		o.seq = our_iss;
+	}
 	uint8_t opt[40];
 	h->peer_ts = 1000;
-	size_t ol = tcph_opts(opt, 1460, (optmask & 1) ? 7 : -1, optmask & 4,
+	size_t ol = tcph_opts(opt, peer_mss, (optmask & 1) ? 7 : -1, optmask & 4,
 			      optmask & 2, h->peer_ts, o.opt.tsval);
 	struct tcph_seg s = { .seq = peer_isn, .ack = o.seq + 1,
 			      .flags = DN_TH_SYN | DN_TH_ACK, .wnd = peer_wnd,

@@ -90,6 +90,11 @@ void tcph_advance(struct tcph *h, uint64_t us);
  * in ESTABLISHED with the captured frames drained. */
 struct dn_tcp_conn *tcph_active_open(struct tcph *h, uint32_t peer_isn,
 				     int optmask, uint16_t peer_wnd);
+/* Same with the peer's MSS option (-1: none) and, if nonzero, our ISN
+ * forced to our_iss (patched in before the SYN,ACK). */
+struct dn_tcp_conn *tcph_active_open_ex(struct tcph *h, uint32_t peer_isn,
+					int optmask, uint16_t peer_wnd,
+					int peer_mss, uint32_t our_iss);
 /* A listener on port and a completed passive open from the peer. */
 struct dn_tcp_conn *tcph_passive_open(struct tcph *h, uint16_t port,
 				      uint32_t peer_isn, int optmask,
