@@ -112,6 +112,7 @@ static struct {
 	struct dnl_sock *ready;     /* sockets whose readiness changed */
 	int pollfd;
 	pthread_once_t once;
+	_Atomic int evloop;         /* dillnet_pollfd() was called */
 } g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
 	PTHREAD_MUTEX_INITIALIZER, NULL, NULL, NULL, -1, PTHREAD_ONCE_INIT };
 
@@ -195,6 +196,25 @@ static void ready_unlink(struct dnl_sock *s)
 		s->queued = 0;
 	}
 	pthread_mutex_unlock(&g.mu);
+}
+
+/*
+ * Event-loop mode (once dillnet_pollfd() was called): the daemon sends
+ * EVT_READABLE / EVT_WRITABLE only when the app announced it waits (the
+ * ring's waiting flag, which the daemon clears as it acts on it), so a
+ * bulk transfer costs no event per segment.  A program that waits on the
+ * pollfd instead of inside brecv/bsend announces nothing by itself, so the
+ * library keeps both flags of every connection raised: at creation, after
+ * every READABLE/WRITABLE event, and after a blocked call wakes up.  (mu
+ * held.)
+ */
+static void sock_arm_locked(struct dnl_sock *s)
+{
+	if (!atomic_load_explicit(&g.evloop, memory_order_relaxed) || !s->rx ||
+	    dnl_att_dead(s->att))
+		return;
+	dn_ring_cons_prepare_sleep(s->rx);
+	dn_ring_prod_prepare_sleep(s->tx);
 }
 
 /* ---- attachment lifetime ------------------------------------------- */
@@ -328,6 +348,18 @@ void dnl_sock_fini(struct dnl_sock *s)
 	dnl_att_put(a);
 }
 
+void dnl_sock_set_rings(struct dnl_sock *s, struct dn_ring *rx, struct dn_ring *tx)
+{
+	struct dnl_att *a = s->att;
+	pthread_mutex_lock(&a->mu);
+	s->rx = rx;
+	s->tx = tx;
+	sock_arm_locked(s);
+	pthread_mutex_unlock(&a->mu);
+	if (atomic_load(&g.evloop))
+		ready_note(s);   /* a new handle: report its levels once */
+}
+
 unsigned dnl_sock_ev(struct dnl_sock *s, int *conn_result, int *reset_err)
 {
 	struct dnl_att *a = s->att;
@@ -398,6 +430,7 @@ int dnl_sock_wait(struct dnl_sock *s, struct dn_ring *r, int how,
 		dn_ring_cons_cancel_sleep(r);
 	else if (r && how == DNL_W_PROD)
 		dn_ring_prod_cancel_sleep(r);
+	sock_arm_locked(s);
 	s->waiters--;
 	pthread_mutex_unlock(&a->mu);
 	return rc;
@@ -635,6 +668,8 @@ static void sock_event(struct dnl_sock *s, const struct dn_evt *e)
 		s->ev |= DNL_SEV_CLOSED;
 		break;
 	}
+	if (e->op == DN_EVT_READABLE || e->op == DN_EVT_WRITABLE)
+		sock_arm_locked(s);
 	ready_note(s);
 }
 
@@ -1070,6 +1105,18 @@ DILLNET_EXPORT int dillnet_attach(int64_t deadline)
 
 DILLNET_EXPORT int dillnet_pollfd(void)
 {
+	if (!atomic_exchange(&g.evloop, 1)) {
+		/* Sockets made before: raise their flags now. */
+		pthread_mutex_lock(&g.list_mu);
+		for (struct dnl_att *a = g.list; a; a = a->lnext) {
+			pthread_mutex_lock(&a->mu);
+			for (int i = 0; i < DNL_HASH; i++)
+				for (struct dnl_sock *t = a->tab[i]; t; t = t->hnext)
+					sock_arm_locked(t);
+			pthread_mutex_unlock(&a->mu);
+		}
+		pthread_mutex_unlock(&g.list_mu);
+	}
 	pthread_mutex_lock(&g.mu);
 	int fd = pollfd_get_locked();
 	int err = errno;

@@ -100,6 +100,9 @@ enum { DNL_W_NONE, DNL_W_CONS, DNL_W_PROD };
 int dnl_sock_wait(struct dnl_sock *s, struct dn_ring *r, int how,
 		  int (*ready)(void *), void *arg, int64_t deadline);
 
+/* Hand the socket's slot rings to the attachment (dillnet_ready reads
+ * their shared indices; event-loop mode raises their waiting flags). */
+void dnl_sock_set_rings(struct dnl_sock *s, struct dn_ring *rx, struct dn_ring *tx);
 /* Read a socket's event state under the attachment mutex. */
 unsigned dnl_sock_ev(struct dnl_sock *s, int *conn_result, int *reset_err);
 /* Clear bits of a socket's event state. */

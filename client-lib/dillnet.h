@@ -143,7 +143,7 @@ DILLNET_EXPORT int dillnet_attach(int64_t deadline);
 DILLNET_EXPORT int dillnet_pollfd(void);
 
 #define DILLNET_IN  0x1   /* brecv/tcp_accept would not wait (data, EOF, a connection) */
-#define DILLNET_OUT 0x4   /* bsend has room, or a connect finished */
+#define DILLNET_OUT 0x4   /* bsend has room for at least one byte */
 #define DILLNET_ERR 0x8   /* reset, or the daemon went away */
 
 struct dillnet_ready {

@@ -15,12 +15,13 @@
  *    a connection joins the accept queue.  The app clears its "acceptable"
  *    mark before every TCP_ACCEPT, so an event that races the EAGAIN reply
  *    is not lost.
- *  - Data: EVT_READABLE whenever the rx tail moves or rx EOF/RESET is set;
- *    EVT_WRITABLE whenever the tx head moves (both may be coalesced per
- *    daemon loop).  Blocked calls do not depend on these events: a thread
- *    that waits sets the ring's waiting flag and the daemon signals the
- *    app eventfd when it finds the flag after publishing (dn_ring
- *    protocol); the events feed dillnet_ready().
+ *  - Data: after moving the rx tail the daemon sends EVT_READABLE (and
+ *    signals the app eventfd) when it finds the rx ring's consumer-waiting
+ *    flag set; after moving the tx head, EVT_WRITABLE when it finds the tx
+ *    ring's producer-waiting flag set.  EOF and RESET are always reported
+ *    (EVT_READABLE / EVT_RESET).  A thread blocked in brecv/bsend raises
+ *    the flag before sleeping; in event-loop mode (dillnet_pollfd) the
+ *    library keeps both flags raised (attach.c).
  *  - Peer FIN: DN_RING_F_EOF on the rx ring after the last byte.
  *    Connection reset (RST received, or any abort): DN_RING_F_RESET on
  *    both rings of the slot and EVT_RESET with the errno.
@@ -264,8 +265,7 @@ static int conn_rings(struct tcp_conn *c, uint32_t slot)
 		errno = EPROTO;
 		return -1;
 	}
-	c->s.rx = &c->rx;
-	c->s.tx = &c->tx;
+	dnl_sock_set_rings(&c->s, &c->rx, &c->tx);
 	return 0;
 }
 
