@@ -240,40 +240,10 @@ void dn_stack_announce(struct dn_stack *st)
 	dn_arp_send(st, 1, NULL, st->conf.ip4, NULL);
 }
 
-int dn_arp_output(struct dn_stack *st, uint32_t nh, void *frame,
-		  uint8_t *data, uint16_t len)
+static int queue_add(struct dn_stack *st, struct dn_arp_entry *e,
+		     void *frame, uint8_t *data, uint16_t len)
 {
 	struct dn_l3 *l3 = &st->l3;
-	struct dn_arp_entry *e = lookup(l3, nh);
-	if (!e) {
-		e = entry_new(st, nh);
-		e->state = DN_ARP_INCOMPLETE;
-		e->tries = 1;
-		set_timer(l3, e, st->now_us + DN_ARP_RETRY_US);
-		send_request(st, nh);
-	}
-	switch (e->state) {
-	case DN_ARP_STALE:
-		/* Still usable; ask again, at most once a second
-		 * (RFC 1122 2.3.2.1). */
-		if (st->now_us - e->refresh_us >= DN_ARP_REFRESH_US ||
-		    e->refresh_us == 0) {
-			e->refresh_us = st->now_us;
-			send_request(st, nh);
-		}
-		/* fall through */
-	case DN_ARP_REACHABLE:
-		e->used_us = st->now_us;
-		memcpy(data, e->mac, 6);
-		st->io->xmit(st->io_ctx, frame, len);
-		return 0;
-	case DN_ARP_FAILED:
-		l3->c.arp_unreachable++;
-		st->io->release(st->io_ctx, frame);
-		return EHOSTUNREACH;
-	default: /* INCOMPLETE */
-		break;
-	}
 	if (e->q_len >= DN_ARP_QUEUE_PER || l3->pend_free == DN_ARP_NIL) {
 		l3->c.arp_queue_overflow++;
 		st->io->release(st->io_ctx, frame);
@@ -295,6 +265,52 @@ int dn_arp_output(struct dn_stack *st, uint32_t nh, void *frame,
 	e->q_len++;
 	l3->c.arp_queued++;
 	return 0;
+}
+
+/*
+ * Every request is sent last, after the entry and the frame are in their
+ * final place: io->xmit may feed a reply back into the stack before it
+ * returns (two stacks wired directly), and that reply must find the frame
+ * queued so it can flush it.
+ */
+int dn_arp_output(struct dn_stack *st, uint32_t nh, void *frame,
+		  uint8_t *data, uint16_t len)
+{
+	struct dn_l3 *l3 = &st->l3;
+	struct dn_arp_entry *e = lookup(l3, nh);
+	if (!e) {
+		e = entry_new(st, nh);
+		e->state = DN_ARP_INCOMPLETE;
+		e->tries = 1;
+		set_timer(l3, e, st->now_us + DN_ARP_RETRY_US);
+		int r = queue_add(st, e, frame, data, len);
+		send_request(st, nh);
+		return r;
+	}
+	switch (e->state) {
+	case DN_ARP_REACHABLE:
+	case DN_ARP_STALE:
+		e->used_us = st->now_us;
+		memcpy(data, e->mac, 6);
+		st->io->xmit(st->io_ctx, frame, len);
+		/* A stale entry is still used, and asked about again, at
+		 * most once a second (RFC 1122 2.3.2.1).  Look it up anew:
+		 * the xmit above may have changed the cache. */
+		e = lookup(l3, nh);
+		if (e && e->state == DN_ARP_STALE &&
+		    (st->now_us - e->refresh_us >= DN_ARP_REFRESH_US ||
+		     e->refresh_us == 0)) {
+			e->refresh_us = st->now_us;
+			send_request(st, nh);
+		}
+		return 0;
+	case DN_ARP_FAILED:
+		l3->c.arp_unreachable++;
+		st->io->release(st->io_ctx, frame);
+		return EHOSTUNREACH;
+	default: /* INCOMPLETE */
+		return queue_add(st, e, frame, data, len);
+	}
 }
 
 /* ---- input -------------------------------------------------------------- */

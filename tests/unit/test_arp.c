@@ -431,8 +431,8 @@ START_TEST(test_arp_aging_reachable_stale_evicted)
 	ck_assert_int_eq(send_udpish(TH_IP_PEER2, 1, 10), 0);
 	ck_assert_int_eq(send_udpish(TH_IP_PEER2, 2, 10), 0);
 	ck_assert_uint_eq(cap->ntx, 3);
-	check_request(&cap->tx[0], TH_IP_PEER2);
-	ck_assert_mem_eq(cap->tx[1].data, th_mac_peer2, 6);
+	ck_assert_mem_eq(cap->tx[0].data, th_mac_peer2, 6);
+	check_request(&cap->tx[1], TH_IP_PEER2);
 	ck_assert_mem_eq(cap->tx[2].data, th_mac_peer2, 6);
 	/* No confirmation: evicted after the stale period. */
 	st->now_us = DN_ARP_REACHABLE_US + DN_ARP_STALE_US - 1;
@@ -571,6 +571,22 @@ START_TEST(test_arp_reply_inside_retry_keeps_timers)
 }
 END_TEST
 
+START_TEST(test_arp_synchronous_reply_to_first_request)
+{
+	/* The peer answers from inside xmit: the frame that triggered the
+	 * request must already be queued, and go out at once. */
+	answer = 1;
+	cap->on_xmit = peer_on_xmit;
+	ck_assert_int_eq(send_udpish(TH_IP_PEER2, 7, 10), 0);
+	ck_assert_uint_eq(cap->ntx, 2);
+	check_request(&cap->tx[0], TH_IP_PEER2);
+	ck_assert_mem_eq(cap->tx[1].data, th_mac_peer2, 6);
+	ck_assert_uint_eq(cap->tx[1].data[34], 7);
+	ck_assert_uint_eq(cap->outstanding, 0);
+	cap->on_xmit = NULL;
+}
+END_TEST
+
 static void count_cb(const char *name, uint64_t v, void *arg)
 {
 	unsigned *n = arg;
@@ -620,6 +636,7 @@ Suite *arp_suite(void)
 	tcase_add_test(tc, test_arp_alloc_failure_counted);
 	tcase_add_test(tc, test_arp_unconfigured_stack_silent);
 	tcase_add_test(tc, test_arp_reply_inside_retry_keeps_timers);
+	tcase_add_test(tc, test_arp_synchronous_reply_to_first_request);
 	tcase_add_test(tc, test_stack_counters_foreach_walks_names);
 	suite_add_tcase(s, tc);
 	TCase *tf = tcase_create("full");
