@@ -154,7 +154,9 @@ struct dn_config {
  * leaves out) and returns 0.  On failure returns -1, leaves *c untouched and
  * writes ALL errors found, one per line, "FILE:LINE: what is wrong" (or
  * "FILE: ..." when no line applies), into err (truncated to errlen).  A
- * syntax error stops at the first one, as libconfig does.  The file must be
+ * syntax error stops at the first one, as libconfig does, and the checks
+ * between settings (gateway on-link, listen range, region size, distinct
+ * socket paths) run only once every value is valid.  The file must be
  * a regular file of at most DN_CONF_FILE_MAX bytes, owned by root or the
  * caller and not writable by others (it can make the daemon load code). */
 int dn_config_load_file(struct dn_config *c, const char *path,
