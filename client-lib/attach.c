@@ -12,12 +12,14 @@
  *    exactly DN_ATTACH_NFDS descriptors (extra descriptors are closed).
  *  - Request ids count up from 3 per attachment and wrap; the daemon echoes
  *    them and otherwise ignores them.
- *  - Ordering: the reply to TCP_LISTEN/CONNECT/ACCEPT must be sent on the
- *    control socket before the daemon pushes any event for the new socket.
- *    The pump reads the socket before popping events and, on an event for
- *    an unknown id, reads the socket once more, so nothing is lost.
- *  - Socket ids are never reused within one attachment: late events for a
- *    closed id (EVT_CLOSED after TCP_CLOSE) are dropped by id.
+ *  - Ordering: events for a socket may come before or after the reply
+ *    that names it.  The pump reads the socket before popping events; an
+ *    event for an unknown id makes it read the socket once more, and one
+ *    still unknown is kept (the last DNL_STASH of them) and applied when a
+ *    reply names that id.  The daemon should still prefer reply first.
+ *  - Socket ids should not be reused soon within one attachment (dillnetd
+ *    adds a generation): a late event for a closed id would otherwise
+ *    land on the new socket (harmless but spurious).
  *  - Every socket id a successful reply returned stays the app's until the
  *    app sends TCP_CLOSE for it (also after a failed connect or a reset);
  *    a reply that arrives after its caller gave up is closed with
@@ -67,6 +69,8 @@
 #define DNL_ATTACH_CAP_MS 10000
 #define DNL_HASH 256
 #define DNL_MAX_RX_FDS 8
+/* Events kept for ids no reply has named yet (see pump_evt_locked). */
+#define DNL_STASH 32
 
 struct dnl_pending {
 	uint32_t req_id;
@@ -97,6 +101,8 @@ struct dnl_att {
 	uint32_t next_req;
 	struct dnl_pending *pend;
 	struct dnl_sock *tab[DNL_HASH];
+	struct dn_evt stash[DNL_STASH];
+	int nstash;
 	struct dnl_att *lnext;      /* list of all attachments (g.mu) */
 	/* dn_msg_check reads payloads in place as structs: keep it aligned. */
 	_Alignas(16) uint8_t rxbuf[DN_MSG_MAX];
@@ -571,6 +577,21 @@ void dnl_att_cmd(struct dnl_att *a, uint16_t op, uint32_t sock)
 
 /* ---- the pump -------------------------------------------------------- */
 
+static void sock_event(struct dnl_sock *s, const struct dn_evt *e);
+
+/* A reply just named socket s: apply the events that came before it. */
+static void stash_replay_locked(struct dnl_att *a, struct dnl_sock *s)
+{
+	int k = 0;
+	for (int i = 0; i < a->nstash; i++) {
+		if (a->stash[i].sock == s->id)
+			sock_event(s, &a->stash[i]);
+		else
+			a->stash[k++] = a->stash[i];
+	}
+	a->nstash = k;
+}
+
 /* Read every queued control frame (mu held).  Returns -1 when the daemon
  * is gone or broke the protocol. */
 static int pump_ctl_locked(struct dnl_att *a)
@@ -638,6 +659,7 @@ static int pump_ctl_locked(struct dnl_att *a)
 				struct dn_tcp_sock_rep r;
 				memcpy(&r, pl, sizeof(r));
 				sock_insert(a, p->reg, r.sock);
+				stash_replay_locked(a, p->reg);
 			}
 		}
 		pthread_cond_broadcast(&a->req_cv);
@@ -688,8 +710,22 @@ static int pump_evt_locked(struct dnl_att *a)
 				return -1;
 			s = sock_find(a, e.sock);
 		}
-		if (s)
+		if (s) {
 			sock_event(s, &e);
+		} else if (e.op != DN_EVT_CLOSED) {
+			/* Still unknown: either a late event for a socket we
+			 * closed, or one the daemon pushed while it was still
+			 * serving the request that creates the socket (a
+			 * connect that fails at once reports EVT_CONNECTED
+			 * before the reply is sent).  Keep the last few; the
+			 * reply replays them. */
+			if (a->nstash == DNL_STASH) {
+				memmove(a->stash, a->stash + 1,
+					sizeof(a->stash[0]) * (DNL_STASH - 1));
+				a->nstash--;
+			}
+			a->stash[a->nstash++] = e;
+		}
 	}
 	if (rc < 0)
 		return -1;

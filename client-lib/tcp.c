@@ -35,8 +35,9 @@
  *    nothing), the app sets DN_RING_F_EOF on the tx ring and sends
  *    TCP_SHUTDOWN; the daemon sends FIN after the last byte.
  *  - A bsend that fails after publishing part of its message (timeout,
- *    cancel) sets DN_RING_F_RESET on the tx ring: the stream is corrupt,
- *    the daemon aborts the connection (RST).
+ *    cancel) sets DN_RING_F_RESET on the tx ring (the stream is corrupt:
+ *    a daemon that honours the flag aborts at once; dillnetd does not look
+ *    yet) and the handle's later TCP_CLOSE is DN_CLOSE_ABORT (RST).
  *  - hclose / the end of tcp_close: TCP_CLOSE with DN_CLOSE_GRACEFUL, fire
  *    and forget (hclose never waits); the daemon sends the queued bytes
  *    and a FIN, or a RST when unread bytes remain in the rx ring, and stops
@@ -547,8 +548,13 @@ static int conn_bsendl(struct dnl_handle *h, struct iolist *first,
 	return 0;
 fail:
 	if (moved && !dnl_att_dead(a)) {
-		/* Half a message is garbage to the peer: abort the stream. */
+		/* Half a message is garbage to the peer: the stream is
+		 * aborted.  The flag tells a daemon that honours it at once;
+		 * the RST at close is certain.  Closing the id now would let
+		 * the daemon hand the slot to another socket while this
+		 * handle still reads from it. */
 		int err = errno;
+		c->abort = 1;
 		dn_ring_set_flag(&c->tx, DN_RING_F_RESET);
 		dnl_att_cmd(a, DN_CMD_TX, c->s.id);
 		errno = err;

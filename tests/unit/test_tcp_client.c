@@ -12,7 +12,8 @@
  * bytes move from one socket's tx ring to its peer's rx ring.
  *
  * Magic ports: connecting to port 1 is refused (EVT_CONNECTED with
- * ECONNREFUSED), port 2 never completes.
+ * ECONNREFUSED), port 2 never completes, port 3 fails with ENETUNREACH
+ * reported before the reply.
  *
  * Each test runs in its own process (Check's fork mode) and sets
  * DILLNET_SOCKET to its own fake; the temp dir is made and removed by an
@@ -333,7 +334,15 @@ static void f_request(struct fake *f, int i, const struct dn_msg_hdr *rq,
 			f->socks[srv].peer = k;
 			f->socks[k].peer = srv;
 		}
-		/* The reply goes before any event for the socket. */
+		if (r.port == 3) {
+			/* Fails at once, reported while the request is still
+			 * being served: the event precedes the reply. */
+			f_event(f, i, DN_EVT_CONNECTED, f->socks[k].id, ENETUNREACH);
+			usleep(20000);   /* the app pops it before the reply */
+			rep_of(f, k, &rep);
+			f_reply(f, a, rq, 0, &rep, sizeof(rep), NULL, 0);
+			return;
+		}
 		rep_of(f, k, &rep);
 		f_reply(f, a, rq, 0, &rep, sizeof(rep), NULL, 0);
 		if (r.port == 2)
@@ -892,15 +901,22 @@ START_TEST(test_connect_errors)
 	ck_assert_int_eq(errno, ETIMEDOUT);
 	ck_assert_int_ge(el, 50);
 	ck_assert_int_lt(el, 70);
+	/* The failure event may come before the reply naming the socket. */
+	loop_addr(&a, 3);
+	t0 = now();
+	ck_assert_int_eq(tcp_connect(&a, now() + 2000), -1);
+	ck_assert_int_eq(errno, ENETUNREACH);
+	ck_assert_int_lt(now() - t0, 500);
 	/* Deadline 0 never waits for the network. */
+	loop_addr(&a, 2);
 	t0 = now();
 	ck_assert_int_eq(tcp_connect(&a, 0), -1);
 	ck_assert_int_eq(errno, ETIMEDOUT);
 	ck_assert_int_lt(now() - t0, 20);
 	/* Every given-up connect is aborted in the daemon. */
-	for (int i = 0; i < 200 && atomic_load(&fk->aborts) < aborts0 + 4; i++)
+	for (int i = 0; i < 200 && atomic_load(&fk->aborts) < aborts0 + 5; i++)
 		usleep(1000);
-	ck_assert_int_eq(atomic_load(&fk->aborts), aborts0 + 4);
+	ck_assert_int_eq(atomic_load(&fk->aborts), aborts0 + 5);
 	ck_assert_int_eq(tcp_connect(NULL, -1), -1);
 	ck_assert_int_eq(errno, EINVAL);
 	ck_assert_int_eq(ipaddr_local(&a, "::1", 80, IPADDR_IPV6), 0);
@@ -1118,6 +1134,33 @@ START_TEST(test_reset)
 	ck_assert_int_eq(errno, ECONNRESET);
 	ck_assert_int_eq(tcp_close(c, now() + 1000), -1);
 	ck_assert_int_eq(errno, ECONNRESET);
+	hclose(ls);
+}
+END_TEST
+
+/* A send cut in the middle corrupts the stream: the close aborts. */
+START_TEST(test_partial_send_aborts)
+{
+	int c, s, ls;
+	make_pair(&c, &s, &ls);
+	static char big[3 * F_BUF];
+	int64_t t0 = now();
+	errno = 0;
+	ck_assert_int_eq(bsend(c, big, sizeof(big), now() + 30), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_ge(now() - t0, 30);
+	int aborts0 = atomic_load(&fk->aborts);
+	ck_assert_int_eq(hclose(c), 0);
+	for (int i = 0; i < 500 && atomic_load(&fk->aborts) == aborts0; i++)
+		usleep(1000);
+	ck_assert_int_eq(atomic_load(&fk->aborts), aborts0 + 1);
+	/* The peer's stream ends in a reset, not in a clean EPIPE. */
+	int rc;
+	char tmp[512];
+	while ((rc = brecv(s, tmp, sizeof(tmp), now() + 1000)) == 0)
+		;
+	ck_assert_int_eq(errno, ECONNRESET);
+	hclose(s);
 	hclose(ls);
 }
 END_TEST
@@ -1393,6 +1436,7 @@ Suite *tcp_client_suite(void)
 	tcase_add_test(tc, test_done_EPIPE_and_close);
 	tcase_add_test(tc, test_close_ETIMEDOUT);
 	tcase_add_test(tc, test_reset);
+	tcase_add_test(tc, test_partial_send_aborts);
 	tcase_add_test(tc, test_hclose_delivers);
 	tcase_add_test(tc, test_ECANCELED);
 	tcase_add_test(tc, test_EBADF_ENOTSUP);
