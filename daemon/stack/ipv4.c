@@ -22,16 +22,24 @@
 uint32_t dn_csum_add(uint32_t sum, const void *data, size_t len)
 {
 	const uint8_t *p = data;
-	uint64_t acc = 0;
+	/* Four independent accumulators of 32-bit halves: no carries to
+	 * handle (2^32 adds before a 64-bit sum can overflow) and no single
+	 * dependency chain through the loop. */
+	uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
 
 	while (len >= 32) {
-		uint32_t w[8];
-		memcpy(w, p, sizeof w);
-		acc += (uint64_t)w[0] + w[1] + w[2] + w[3] +
-		       w[4] + w[5] + w[6] + w[7];
+		uint64_t q[4];
+		memcpy(q, p, sizeof q);
+		a0 += (q[0] & 0xffffffffu) + (q[0] >> 32);
+		a1 += (q[1] & 0xffffffffu) + (q[1] >> 32);
+		a2 += (q[2] & 0xffffffffu) + (q[2] >> 32);
+		a3 += (q[3] & 0xffffffffu) + (q[3] >> 32);
 		p += 32;
 		len -= 32;
 	}
+	uint64_t acc = (a0 & 0xffffffffu) + (a0 >> 32) + (a1 & 0xffffffffu) +
+		       (a1 >> 32) + (a2 & 0xffffffffu) + (a2 >> 32) +
+		       (a3 & 0xffffffffu) + (a3 >> 32);
 	while (len >= 4) {
 		uint32_t w;
 		memcpy(&w, p, 4);

@@ -70,6 +70,23 @@ START_TEST(test_csum_matches_reference_all_lengths_and_alignments)
 }
 END_TEST
 
+START_TEST(test_csum_large_buffers)
+{
+	/* The largest IPv4 payload, all ones and random, against the
+	 * byte-wise reference. */
+	static uint8_t big[65536];
+	memset(big, 0xff, sizeof big);
+	ck_assert_uint_eq(dn_csum(big, 65535), th_csum_ref(big, 65535));
+	ck_assert_uint_eq(dn_csum(big, 65536), th_csum_ref(big, 65536));
+	uint64_t x = 1;
+	for (size_t i = 0; i < sizeof big; i++) {
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		big[i] = (uint8_t)(x >> 56);
+	}
+	ck_assert_uint_eq(dn_csum(big + 1, 65535), th_csum_ref(big + 1, 65535));
+}
+END_TEST
+
 START_TEST(test_csum_pseudo_header)
 {
 	uint8_t ph[12 + 21];
@@ -491,6 +508,7 @@ Suite *ipv4_suite(void)
 	TCase *tc = tcase_create("csum");
 	tcase_add_test(tc, test_csum_rfc1071_example);
 	tcase_add_test(tc, test_csum_matches_reference_all_lengths_and_alignments);
+	tcase_add_test(tc, test_csum_large_buffers);
 	tcase_add_test(tc, test_csum_pseudo_header);
 	suite_add_tcase(s, tc);
 
