@@ -117,12 +117,14 @@ struct dn_l3_counters {
 
 /* ---- ARP cache ---------------------------------------------------------- */
 
+/* The values are the ctl wire numbering (proto/dn_msg.h: 0 incomplete,
+ * 1 reachable, 2 stale; 3 failed); FREE never leaves the stack. */
 #define DN_ARP_STATES(X) \
-	X(FREE,       "free") \
 	X(INCOMPLETE, "incomplete") \
 	X(REACHABLE,  "reachable") \
 	X(STALE,      "stale") \
-	X(FAILED,     "failed")
+	X(FAILED,     "failed") \
+	X(FREE,       "free")
 
 enum dn_arp_state {
 #define DN_X_(name, str) DN_ARP_##name,

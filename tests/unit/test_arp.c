@@ -597,6 +597,18 @@ static void count_cb(const char *name, uint64_t v, void *arg)
 		n[1]++;
 }
 
+START_TEST(test_arp_state_numbers_match_ctl_wire)
+{
+	/* proto/dn_msg.h: 0 incomplete, 1 reachable, 2 stale. */
+	ck_assert_int_eq(DN_ARP_INCOMPLETE, 0);
+	ck_assert_int_eq(DN_ARP_REACHABLE, 1);
+	ck_assert_int_eq(DN_ARP_STALE, 2);
+	ck_assert_int_eq(DN_ARP_FAILED, 3);
+	ck_assert_str_eq(dn_arp_state_name(DN_ARP_FAILED), "failed");
+	ck_assert_str_eq(dn_arp_state_name((enum dn_arp_state)99), "?");
+}
+END_TEST
+
 START_TEST(test_stack_counters_foreach_walks_names)
 {
 	unsigned n[2] = { 0, 0 };
@@ -638,6 +650,7 @@ Suite *arp_suite(void)
 	tcase_add_test(tc, test_arp_reply_inside_retry_keeps_timers);
 	tcase_add_test(tc, test_arp_synchronous_reply_to_first_request);
 	tcase_add_test(tc, test_stack_counters_foreach_walks_names);
+	tcase_add_test(tc, test_arp_state_numbers_match_ctl_wire);
 	suite_add_tcase(s, tc);
 	TCase *tf = tcase_create("full");
 	tcase_add_checked_fixture(tf, full_setup, teardown);
