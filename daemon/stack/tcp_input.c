@@ -567,6 +567,10 @@ static void synsent_input(struct dn_tcp_conn *c, struct dn_tcp_seg *s)
 		c->max_snd_wnd = c->snd_wnd;
 		c->snd_wl1 = s->seq;
 		c->snd_wl2 = s->ack;
+		/* RFC 6298 5.7: a SYN timed out and no RTT sample came back:
+		 * data starts with a 3 s RTO. */
+		if (c->backoff && c->srtt_us == 0 && c->rto_us < 3000000)
+			c->rto_us = 3000000;
 		c->backoff = 0;
 		dn_tcp_timer_clear(c, DN_TCP_T_RTX);
 		dn_tcp_set_state(c, DN_TCP_ESTABLISHED);

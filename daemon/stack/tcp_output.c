@@ -338,6 +338,7 @@ void dn_tcp_send_syn(struct dn_tcp_conn *c)
 	if (!active) {
 		o.flags |= DN_TH_ACK;
 		o.ack = c->rcv_nxt;
+		c->last_ack_sent = c->rcv_nxt;   /* RFC 7323 4.3 */
 	}
 	syn_opts(c, &o);
 	o.wnd = wnd_field(c, true);
