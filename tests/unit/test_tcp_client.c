@@ -1220,6 +1220,100 @@ START_TEST(test_ECANCELED)
 }
 END_TEST
 
+struct blocked_call {
+	int h;
+	int port;
+	int rc, err;
+};
+
+static void *accept_blocked(void *arg)
+{
+	struct blocked_call *b = arg;
+	b->rc = tcp_accept(b->h, NULL, now() + 5000);
+	b->err = errno;
+	return NULL;
+}
+
+static void *connect_blocked(void *arg)
+{
+	struct blocked_call *b = arg;
+	struct ipaddr a;
+	ipaddr_local(&a, "127.0.0.1", b->port, IPADDR_IPV4);
+	b->rc = tcp_connect(&a, -1);
+	b->err = errno;
+	return NULL;
+}
+
+START_TEST(test_ECANCELED_accept_connect)
+{
+	struct ipaddr la;
+	loop_addr(&la, 0);
+	int ls = tcp_listen(&la, 8);
+	ck_assert_int_ge(ls, 0);
+	struct blocked_call b = { ls, 0, 0, 0 };
+	pthread_t t;
+	pthread_create(&t, NULL, accept_blocked, &b);
+	usleep(30000);
+	ck_assert_int_eq(hclose(ls), 0);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(b.rc, -1);
+	ck_assert_int_eq(b.err, ECANCELED);
+	/* A connect that would wait forever: only shutdown reaches it. */
+	struct blocked_call k = { -1, 2, 0, 0 };
+	pthread_create(&t, NULL, connect_blocked, &k);
+	usleep(30000);
+	dillnet_shutdown();
+	pthread_join(t, NULL);
+	ck_assert_int_eq(k.rc, -1);
+	ck_assert_int_eq(k.err, ECANCELED);
+	ck_assert_int_eq(tcp_listen(&la, 8), -1);
+	ck_assert_int_eq(errno, ECANCELED);
+}
+END_TEST
+
+static int count_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+START_TEST(test_no_fd_leak)
+{
+	/* The first attach creates the library's own descriptors (control
+	 * socket, region is mapped, two eventfds); count after it. */
+	ck_assert_int_eq(dillnet_attach(now() + 1000), 0);
+	/* Any later request is served after the fake closed its copies of
+	 * what it sent with the attach reply. */
+	struct ipaddr la;
+	loop_addr(&la, 0);
+	ck_assert_int_eq(tcp_close(tcp_listen(&la, 1), -1), 0);
+	int n0 = count_fds();
+	for (int i = 0; i < 20; i++) {
+		int c, s, ls;
+		make_pair(&c, &s, &ls);
+		ck_assert_int_eq(bsend(c, "abc", 3, now() + 1000), 0);
+		ck_assert_int_eq(tcp_done(c, now() + 1000), 0);
+		char b[3];
+		ck_assert_int_eq(brecv(s, b, 3, now() + 1000), 0);
+		ck_assert_int_eq(tcp_close(s, now() + 1000), 0);
+		ck_assert_int_eq(tcp_close(c, now() + 1000), 0);
+		ck_assert_int_eq(tcp_close(ls, now() + 1000), 0);
+	}
+	ck_assert_int_eq(count_fds(), n0);
+	/* Failed attaches leak nothing either. */
+	char p[100];
+	tpath(p, sizeof(p), "none.sock");
+	f_hangup(fk);
+	setenv("DILLNET_SOCKET", p, 1);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(dillnet_attach(now() + 100), -1);
+	ck_assert_int_le(count_fds(), n0);
+}
+END_TEST
+
 START_TEST(test_EBADF_ENOTSUP)
 {
 	int c, s, ls;
@@ -1439,6 +1533,8 @@ Suite *tcp_client_suite(void)
 	tcase_add_test(tc, test_partial_send_aborts);
 	tcase_add_test(tc, test_hclose_delivers);
 	tcase_add_test(tc, test_ECANCELED);
+	tcase_add_test(tc, test_ECANCELED_accept_connect);
+	tcase_add_test(tc, test_no_fd_leak);
 	tcase_add_test(tc, test_EBADF_ENOTSUP);
 	tcase_add_test(tc, test_daemon_hangup_reattach);
 	tcase_add_test(tc, test_fork);
