@@ -366,6 +366,12 @@ void dnl_sock_set_rings(struct dnl_sock *s, struct dn_ring *rx, struct dn_ring *
 		ready_note(s);   /* a new handle: report its levels once */
 }
 
+void dnl_sock_changed(struct dnl_sock *s)
+{
+	if (atomic_load(&g.evloop))
+		ready_note(s);
+}
+
 unsigned dnl_sock_ev(struct dnl_sock *s, int *conn_result, int *reset_err)
 {
 	struct dnl_att *a = s->att;

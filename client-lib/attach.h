@@ -103,6 +103,9 @@ int dnl_sock_wait(struct dnl_sock *s, struct dn_ring *r, int how,
 /* Hand the socket's slot rings to the attachment (dillnet_ready reads
  * their shared indices; event-loop mode raises their waiting flags). */
 void dnl_sock_set_rings(struct dnl_sock *s, struct dn_ring *rx, struct dn_ring *tx);
+/* Report s through dillnet_ready (event-loop mode): call once its handle
+ * is visible, so a new connection's first bytes are not missed. */
+void dnl_sock_changed(struct dnl_sock *s);
 /* Read a socket's event state under the attachment mutex. */
 unsigned dnl_sock_ev(struct dnl_sock *s, int *conn_result, int *reset_err);
 /* Clear bits of a socket's event state. */

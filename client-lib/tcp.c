@@ -371,6 +371,7 @@ static int connect_impl(const struct ipaddr *addr, struct tcp_storage *mem,
 	}
 	c->abort = 0;
 	dnl_handle_publish(&c->h);
+	dnl_sock_changed(&c->s);
 	return s;
 fail:
 	/* unreserve runs conn_release: TCP_CLOSE if the daemon made one. */
@@ -444,6 +445,7 @@ static int accept_impl(int s, struct ipaddr *addr, struct tcp_storage *mem,
 		c->abort = 1;
 		goto fail;
 	}
+	dnl_sock_changed(&c->s);
 	addr_fill(addr, rep.peer_ip4, rep.peer_port);
 	goto out;
 fail:
