@@ -61,6 +61,14 @@ struct sim {
 	uint64_t delay, jitter;
 	char fail[512];
 	int trace;
+	/* Fixed scenario instead of a random one (bulk tests). */
+	bool fixed;
+	uint64_t f_bytes;
+	uint32_t f_ring;
+	double f_loss;
+	uint64_t f_delay;
+	int f_cc;
+	uint64_t data_done_us;   /* when both directions were delivered */
 };
 
 static uint64_t rnd(struct sim *m)
@@ -286,13 +294,15 @@ static void app_step(struct sim *m, struct sim_side *sd)
 	if (!sd->conn || sd->closed || !sd->connected)
 		return;
 	bool kick = false;
-	if (sd->sent < sd->to_send) {
+	/* Bulk mode: the app keeps the tx ring full. */
+	for (int burst = 0; burst < (m->fixed ? 1024 : 1) && sd->sent < sd->to_send;
+	     burst++) {
 		uint8_t buf[4096];
 		size_t want = sd->to_send - sd->sent;
 		if (want > sizeof(buf))
 			want = sizeof(buf);
 		/* Writes of varying size exercise Nagle and coalescing. */
-		size_t lim = 1 + rnd(m) % sizeof(buf);
+		size_t lim = m->fixed ? sizeof(buf) : 1 + rnd(m) % sizeof(buf);
 		if (want > lim)
 			want = lim;
 		size_t room = dn_ring_writable(&sd->tx_a);
@@ -300,6 +310,8 @@ static void app_step(struct sim *m, struct sim_side *sd)
 			want = room;
 		for (size_t i = 0; i < want; i++)
 			buf[i] = gen_byte(m->seed, sd->idx, sd->sent + i);
+		if (want == 0)
+			break;
 		size_t n = dn_ring_write(&sd->tx_a, buf, want);
 		if (n == DN_RING_CORRUPT)
 			FAIL(m, "side %d: tx ring corrupt", sd->idx);
@@ -381,7 +393,7 @@ static void side_init(struct sim *m, int idx, uint32_t ip, const uint8_t *mac,
 	sd->up.freed = up_freed;
 	sd->st.tcp.up = &sd->up;
 	sd->st.tcp.up_ctx = sd;
-	sd->ring_size = 1u << rndr(m, 11, 18);
+	sd->ring_size = m->fixed ? m->f_ring : 1u << rndr(m, 11, 18);
 	sd->rxsh = aligned_alloc(64, sizeof(*sd->rxsh));
 	sd->txsh = aligned_alloc(64, sizeof(*sd->txsh));
 	sd->rxdata = malloc(sd->ring_size);
@@ -394,6 +406,14 @@ static void side_init(struct sim *m, int idx, uint32_t ip, const uint8_t *mac,
 	dn_ring_attach(&sd->tx_a, sd->txsh, sd->txdata, sd->ring_size);
 	uint64_t big = rnd(m) % 8 == 0 ? 1000000 : 150000;
 	sd->to_send = rnd(m) % 10 == 0 ? 0 : rndr(m, 1, big);
+	if (m->fixed) {
+		tc->cc = (uint8_t)m->f_cc;
+		tc->sack = tc->timestamps = tc->wscale = 1;
+		tc->mss_cap = 1460;
+		tc->delack_us = 40000;
+		tc->keepalive = 0;
+		sd->to_send = m->f_bytes;
+	}
 }
 
 static void side_fini(struct sim_side *sd)
@@ -455,6 +475,7 @@ static void deliver_due(struct sim *m)
 static const char *run_seed(struct sim *m, uint64_t seed)
 {
 	memset(m, 0, offsetof(struct sim, q));
+	m->data_done_us = 0;
 	m->seed = seed;
 	m->rng = seed * 0x2545f4914f6cdd1dull + 1;
 	m->fail[0] = 0;
@@ -470,6 +491,14 @@ static const char *run_seed(struct sim *m, uint64_t seed)
 	m->jitter = rnd(m) % 2 ? rndr(m, 0, m->delay) : 0;
 	uint16_t mtu_a = rnd(m) % 3 ? 1500 : (uint16_t)rndr(m, 576, 1500);
 	uint16_t mtu_b = rnd(m) % 3 ? 1500 : (uint16_t)rndr(m, 576, 1500);
+	if (m->fixed) {
+		level = 0;
+		m->loss = m->f_loss;
+		m->dup = m->corrupt = 0;
+		m->delay = m->f_delay;
+		m->jitter = 0;
+		mtu_a = mtu_b = 1500;
+	}
 	side_init(m, 0, TH_IP_US, th_mac_us, mtu_a);
 	side_init(m, 1, TH_IP_GW, th_mac_gw, mtu_b);
 	/* SYN cookies only on a clean link: with a lost final ACK a cookie
@@ -522,6 +551,9 @@ static const char *run_seed(struct sim *m, uint64_t seed)
 		for (int i = 0; i < m->nq; i++)
 			if (m->q[i].at < next)
 				next = m->q[i].at;
+		if (!m->data_done_us && m->s[0].received == m->s[1].to_send &&
+		    m->s[1].received == m->s[0].to_send)
+			m->data_done_us = m->now - start;
 		bool done = m->s[0].freed && m->s[1].freed;
 		if (done)
 			break;
@@ -616,12 +648,65 @@ START_TEST(test_tcp_sim_seeds)
 }
 END_TEST
 
+/* Bulk transfers on a clean (or lightly lossy) link: the windows and the
+ * congestion control must get the data through in a sane virtual time. */
+static uint64_t bulk(int cc, double loss, uint64_t bytes, uint64_t delay)
+{
+	struct sim *m = calloc(1, sizeof(*m));
+	m->q = malloc(sizeof(struct sim_pkt) * SIM_MAXQ);
+	struct sim_pkt *q = m->q;
+	/* run_seed clears the fields before q; set the scenario after. */
+	m->fixed = true;
+	m->f_bytes = bytes;
+	m->f_ring = 1u << 20;
+	m->f_loss = loss;
+	m->f_delay = delay;
+	m->f_cc = cc;
+	const char *r = run_seed(m, 424242);
+	m->q = q;
+	ck_assert_msg(r[0] == 0, "bulk %s loss %.3f: %s", dn_tcp_cc_name(cc),
+		      loss, r);
+	uint64_t t = m->data_done_us;
+	if (getenv("DN_SIM_VERBOSE"))
+		fprintf(stderr, "bulk %s loss %.3f: %" PRIu64 " bytes each way in %"
+			PRIu64 " us virtual, retransmits A %" PRIu64 " B %" PRIu64 "\n",
+			dn_tcp_cc_name(cc), loss, bytes, t,
+			m->s[0].st.tcp.ctr[DN_TCP_C_RETRANS_SEGS],
+			m->s[1].st.tcp.ctr[DN_TCP_C_RETRANS_SEGS]);
+	free(m->q);
+	free(m);
+	return t;
+}
+
+START_TEST(test_tcp_sim_bulk_clean)
+{
+	/* 4 MB each way over a 10 ms RTT with 1 MiB rings: slow start
+	 * reaches the window in a few RTTs; well under a second. */
+	uint64_t t = bulk(DN_TCP_CC_CUBIC, 0, 4000000, 5000);
+	ck_assert_msg(t > 0 && t < 1000000, "cubic took %" PRIu64 " us", t);
+	t = bulk(DN_TCP_CC_NEWRENO, 0, 4000000, 5000);
+	ck_assert_msg(t > 0 && t < 1000000, "newreno took %" PRIu64 " us", t);
+}
+END_TEST
+
+START_TEST(test_tcp_sim_bulk_lossy)
+{
+	/* 1% loss: recovery keeps it moving (no RTO storms). */
+	uint64_t t = bulk(DN_TCP_CC_CUBIC, 0.01, 2000000, 5000);
+	ck_assert_msg(t > 0 && t < 20000000, "cubic took %" PRIu64 " us", t);
+	t = bulk(DN_TCP_CC_NEWRENO, 0.01, 2000000, 5000);
+	ck_assert_msg(t > 0 && t < 20000000, "newreno took %" PRIu64 " us", t);
+}
+END_TEST
+
 Suite *tcp_sim_suite(void)
 {
 	Suite *s = suite_create("tcp_sim");
 	TCase *tc = tcase_create("sim");
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_tcp_sim_seeds);
+	tcase_add_test(tc, test_tcp_sim_bulk_clean);
+	tcase_add_test(tc, test_tcp_sim_bulk_lossy);
 	suite_add_tcase(s, tc);
 	return s;
 }
