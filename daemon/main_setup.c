@@ -195,7 +195,7 @@ static int h_kill_app(void *ctx, const void *req, uint32_t rl, void *out, size_t
 static int add_conn(const struct dn_tcp_conn_info *i, void *arg)
 {
 	struct list_fill *f = arg;
-	struct dn_ctl_conn *o = list_slot(f);
+	struct dn_ctl_tcpconn *o = list_slot(f);
 	if (!o)
 		return 1;
 	memset(o, 0, sizeof(*o));
@@ -230,7 +230,7 @@ static int add_conn(const struct dn_tcp_conn_info *i, void *arg)
 static int h_conns(void *ctx, const void *req, uint32_t rl, void *out, size_t cap, uint32_t *ol)
 {
 	struct dn_daemon *d = ctx;
-	struct list_fill f = { out, cap, sizeof(struct dn_ctl_conn), 0, 0, NULL };
+	struct list_fill f = { out, cap, sizeof(struct dn_ctl_tcpconn), 0, 0, NULL };
 	(void)req;
 	(void)rl;
 	if (cap < sizeof(struct dn_ctl_list))

@@ -79,7 +79,7 @@ static int strings_ok(uint16_t type, int is_reply, const uint8_t *p, uint32_t le
 	case DN_MSG_CTL_CONNS:
 		if (is_reply) {
 			const struct dn_ctl_list *l = (const void *)p;
-			const struct dn_ctl_conn *c = (const void *)(l + 1);
+			const struct dn_ctl_tcpconn *c = (const void *)(l + 1);
 			for (uint32_t i = 0; i < l->count; i++)
 				if (!str_ok(c[i].state_name, sizeof(c[i].state_name)) ||
 				    !str_ok(c[i].cc_name, sizeof(c[i].cc_name)))

@@ -199,7 +199,7 @@ struct dn_ctl_app {
 };
 
 /* CTL_CONNS entry: one TCP connection or listener, like a line of ss -ti. */
-struct dn_ctl_conn {
+struct dn_ctl_tcpconn {
 	uint32_t local_ip4, remote_ip4;   /* host order */
 	uint16_t local_port, remote_port;
 	uint8_t  state;                   /* enum dn_tcp_state */
@@ -249,7 +249,7 @@ struct dn_ctl_kill_app {
 	X(CTL_LOGLEVEL, 20, DN_SZ_FIXED(struct dn_ctl_loglevel), DN_SZ_NONE) \
 	X(CTL_APPS,     21, DN_SZ_NONE,                        DN_SZ_LIST(struct dn_ctl_app)) \
 	X(CTL_KILL_APP, 22, DN_SZ_FIXED(struct dn_ctl_kill_app), DN_SZ_NONE) \
-	X(CTL_CONNS,    23, DN_SZ_NONE,                        DN_SZ_LIST(struct dn_ctl_conn)) \
+	X(CTL_CONNS,    23, DN_SZ_NONE,                        DN_SZ_LIST(struct dn_ctl_tcpconn)) \
 	X(CTL_KILL_CONN, 24, DN_SZ_FIXED(struct dn_ctl_kill_conn), DN_SZ_NONE)
 
 enum dn_msg_type {

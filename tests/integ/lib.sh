@@ -134,6 +134,21 @@ dn_stop_daemon() {
 	DN_DAEMON_PID=
 }
 
+# An unprivileged user in group dillnet for apps (created once, kept: it
+# owns no files).  Apps run with: dn_as_app CMD...
+DN_APP_USER=dillnet-test
+dn_ensure_app_user() {
+	getent group dillnet >/dev/null || groupadd --system dillnet || return 1
+	if ! id "$DN_APP_USER" >/dev/null 2>&1; then
+		useradd --system --no-create-home --gid dillnet --shell /usr/sbin/nologin \
+			"$DN_APP_USER" || return 1
+	fi
+}
+dn_as_app() {
+	setpriv --reuid="$DN_APP_USER" --regid=dillnet --init-groups -- \
+		env DILLNET_SOCKET="$DN_APP" "$@"
+}
+
 dn_end() {
 	echo "$DN_NAME: $DN_PASS passed, $DN_FAIL failed"
 	[ "$DN_FAIL" -eq 0 ]
