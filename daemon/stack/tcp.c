@@ -802,7 +802,6 @@ void dn_tcp_shutdown_wr(struct dn_tcp_conn *c)
 	c->flags |= DN_TCPF_FIN_QUEUED;
 	switch (c->state) {
 	case DN_TCP_ESTABLISHED:
-	case DN_TCP_SYN_RECEIVED:
 		dn_tcp_set_state(c, DN_TCP_FIN_WAIT_1);
 		dn_tcp_output(c);
 		break;
@@ -811,8 +810,8 @@ void dn_tcp_shutdown_wr(struct dn_tcp_conn *c)
 		dn_tcp_output(c);
 		break;
 	default:
-		/* SYN-SENT: FIN goes out once established (RFC 9293 3.10.4
-		 * allows queueing it). */
+		/* SYN-SENT / SYN-RECEIVED: the FIN goes out once established
+		 * (RFC 9293 3.10.4 lets us queue it). */
 		break;
 	}
 	dn_tcp_leave(st);

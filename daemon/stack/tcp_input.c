@@ -631,7 +631,9 @@ static void conn_input(struct dn_tcp_conn *c, struct dn_tcp_seg *s)
 			ok = DN_SEQ_GEQ(s->seq, c->rcv_nxt) &&
 			     DN_SEQ_LT(s->seq, c->rcv_nxt + wnd);
 	} else if (wnd == 0) {
-		ok = false;
+		/* Only a bare FIN at RCV.NXT gets in (as the kernel takes
+		 * it): it needs no buffer space. */
+		ok = s->len == 0 && !(s->flags & DN_TH_SYN) && s->seq == c->rcv_nxt;
 	} else {
 		uint32_t last = s->seq + seglen - 1;
 		ok = (DN_SEQ_GEQ(s->seq, c->rcv_nxt) &&
