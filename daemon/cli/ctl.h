@@ -64,7 +64,7 @@ struct dn_out {
 	int argc;             /* command arguments after the command words */
 	char **argv;
 	const char *done;     /* text for a payload-less success: a printf
-	                       * format taking the first argument */
+	                       * format taking the arguments as one string */
 };
 
 typedef void (*dn_print_fn)(const struct dn_out *o, const struct dn_reply *r);
@@ -77,6 +77,7 @@ typedef void (*dn_print_fn)(const struct dn_out *o, const struct dn_reply *r);
 	X(ARP)      \
 	X(COUNTERS) \
 	X(APPS)     \
+	X(CONNS)    \
 	X(DONE)
 
 enum dn_view {

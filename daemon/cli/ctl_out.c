@@ -407,14 +407,125 @@ static void apps_json(const struct dn_out *o, const struct dn_reply *r)
 	dn_json_finish(&j);
 }
 
+/* ---- connections --------------------------------------------------------- */
+
+/* "198.18.0.2:80", with "*" for an address or port of 0 (a listener's
+ * remote end, or any local address). */
+static const char *endpoint_str(uint32_t ip, uint16_t port, char *buf, size_t n)
+{
+	char a[INET_ADDRSTRLEN];
+
+	if (port)
+		snprintf(buf, n, "%s:%u", ip ? ip4_str(ip, a) : "*", port);
+	else
+		snprintf(buf, n, "%s:*", ip ? ip4_str(ip, a) : "*");
+	return buf;
+}
+
+/* Microseconds as milliseconds with three decimals, without floats. */
+static const char *ms_str(uint64_t us, char *buf, size_t n)
+{
+	snprintf(buf, n, "%" PRIu64 ".%03u", us / 1000, (unsigned)(us % 1000));
+	return buf;
+}
+
+static void conns_text(const struct dn_out *o, const struct dn_reply *r)
+{
+	uint32_t n = list_count(r);
+	char l[32], rem[32], rtt[32], rto[32], pid[16];
+
+	fprintf(o->f, "%-12s %-21s %-21s %8s %8s %8s %10s %10s %6s %-8s %s\n",
+		"STATE", "LOCAL", "REMOTE", "SEND-Q", "RECV-Q", "CWND", "RTT(ms)",
+		"RTO(ms)", "RETR", "CC", "PID");
+	for (uint32_t i = 0; i < n; i++) {
+		struct dn_ctl_tcpconn c;
+		list_entry(r, i, &c, sizeof(c));
+		if (c.app_pid)
+			snprintf(pid, sizeof(pid), "%u", c.app_pid);
+		else
+			snprintf(pid, sizeof(pid), "-");
+		fprintf(o->f, "%-12s %-21s %-21s %8u %8u %8u %10s %10s %6" PRIu64 " %-8s %s\n",
+			SAFE(c.state_name),
+			endpoint_str(c.local_ip4, c.local_port, l, sizeof(l)),
+			endpoint_str(c.remote_ip4, c.remote_port, rem, sizeof(rem)),
+			c.send_q, c.recv_q, c.cwnd,
+			ms_str(c.srtt_us, rtt, sizeof(rtt)), ms_str(c.rto_us, rto, sizeof(rto)),
+			c.retransmits, SAFE(c.cc_name), pid);
+	}
+	if (n == 0)
+		fprintf(o->f, "(no connections)\n");
+}
+
+static void json_addr(struct dn_json *j, const char *key, uint32_t ip)
+{
+	char a[INET_ADDRSTRLEN];
+
+	if (ip)
+		dn_json_str(j, key, ip4_str(ip, a), sizeof(a));
+	else
+		dn_json_null(j, key);
+}
+
+static void conns_json(const struct dn_out *o, const struct dn_reply *r)
+{
+	uint32_t n = list_count(r);
+	struct dn_json j;
+
+	dn_json_init(&j, o->f);
+	dn_json_obj_begin(&j, NULL);
+	dn_json_arr_begin(&j, "connections");
+	for (uint32_t i = 0; i < n; i++) {
+		struct dn_ctl_tcpconn c;
+		list_entry(r, i, &c, sizeof(c));
+		dn_json_obj_begin(&j, NULL);
+		dn_json_str(&j, "state", c.state_name, sizeof(c.state_name));
+		json_addr(&j, "local_address", c.local_ip4);
+		dn_json_u64(&j, "local_port", c.local_port);
+		json_addr(&j, "remote_address", c.remote_ip4);
+		dn_json_u64(&j, "remote_port", c.remote_port);
+		dn_json_str(&j, "cc", c.cc_name, sizeof(c.cc_name));
+		dn_json_bool(&j, "sack", c.sack);
+		dn_json_bool(&j, "timestamps", c.timestamps);
+		dn_json_u64(&j, "wscale_snd", c.wscale_snd);
+		dn_json_u64(&j, "wscale_rcv", c.wscale_rcv);
+		dn_json_u64(&j, "send_q", c.send_q);
+		dn_json_u64(&j, "unsent", c.unsent);
+		dn_json_u64(&j, "recv_q", c.recv_q);
+		dn_json_u64(&j, "snd_wnd", c.snd_wnd);
+		dn_json_u64(&j, "rcv_wnd", c.rcv_wnd);
+		dn_json_u64(&j, "cwnd", c.cwnd);
+		dn_json_u64(&j, "ssthresh", c.ssthresh);
+		dn_json_u64(&j, "mss", c.mss);
+		dn_json_u64(&j, "srtt_us", c.srtt_us);
+		dn_json_u64(&j, "rttvar_us", c.rttvar_us);
+		dn_json_u64(&j, "rto_us", c.rto_us);
+		dn_json_u64(&j, "retransmits", c.retransmits);
+		if (c.app_pid)
+			dn_json_u64(&j, "app_pid", c.app_pid);
+		else
+			dn_json_null(&j, "app_pid");
+		dn_json_u64(&j, "app_id", c.app_id);
+		dn_json_obj_end(&j);
+	}
+	dn_json_arr_end(&j);
+	dn_json_obj_end(&j);
+	dn_json_finish(&j);
+}
+
 /* ---- done: replies with no payload (set, kill) ------------------------- */
 
 /* Say what the daemon accepted, in the command's own words. */
 static void done_text(const struct dn_out *o, const struct dn_reply *r)
 {
+	char args[256] = "";
+	size_t used = 0;
+
 	(void)r;
-	if (o->done && o->argc > 0) {
-		fprintf(o->f, o->done, o->argv[0]);
+	for (int i = 0; i < o->argc && used < sizeof(args); i++)
+		used += (size_t)snprintf(args + used, sizeof(args) - used, "%s%s",
+					 i ? " " : "", o->argv[i]);
+	if (o->done) {
+		fprintf(o->f, o->done, args);
 		fputc('\n', o->f);
 	} else {
 		fputs("ok\n", o->f);
@@ -445,6 +556,7 @@ static const dn_print_fn dn_views[DN_VIEW_COUNT][DN_FMT_COUNT] = {
 	[DN_VIEW_ARP]      = { [DN_FMT_TEXT] = arp_text,      [DN_FMT_JSON] = arp_json },
 	[DN_VIEW_COUNTERS] = { [DN_FMT_TEXT] = counters_text, [DN_FMT_JSON] = counters_json },
 	[DN_VIEW_APPS]     = { [DN_FMT_TEXT] = apps_text,     [DN_FMT_JSON] = apps_json },
+	[DN_VIEW_CONNS]    = { [DN_FMT_TEXT] = conns_text,    [DN_FMT_JSON] = conns_json },
 	[DN_VIEW_DONE]     = { [DN_FMT_TEXT] = done_text,     [DN_FMT_JSON] = done_json },
 };
 

@@ -12,6 +12,7 @@
 #include "ctl.h"
 #include "log.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -36,7 +37,7 @@ struct dn_cmd {
 	dn_build_fn build;   /* NULL: request has no payload */
 	enum dn_view view;   /* DN_VIEW_COUNT: no printer in this build yet */
 	const char *help;
-	const char *done;    /* DN_VIEW_DONE: what success means, "%s" = 1st arg */
+	const char *done;    /* DN_VIEW_DONE: what success means, "%s" = the args */
 };
 
 static const char *const dn_levels[] = {
@@ -91,27 +92,87 @@ static int build_kill_app(int argc, char **argv, void *buf, size_t cap, uint32_t
 	return DN_EXIT_OK;
 }
 
+/* One end of a connection: ADDR:PORT, where ADDR or PORT may be "*" (or
+ * an address of 0.0.0.0, a port of 0): match anything.  Host order, as
+ * the wire wants. */
+static int parse_endpoint(const char *s, uint32_t *ip, uint16_t *port)
+{
+	char buf[64], *colon, *end;
+	struct in_addr a;
+	unsigned long v;
+
+	if (snprintf(buf, sizeof(buf), "%s", s) >= (int)sizeof(buf))
+		return -1;
+	colon = strrchr(buf, ':');
+	if (!colon)
+		return -1;
+	*colon = '\0';
+	if (strcmp(buf, "*") == 0) {
+		*ip = 0;
+	} else {
+		if (inet_pton(AF_INET, buf, &a) != 1)
+			return -1;
+		*ip = ntohl(a.s_addr);
+	}
+	if (strcmp(colon + 1, "*") == 0) {
+		*port = 0;
+		return 0;
+	}
+	errno = 0;
+	v = strtoul(colon + 1, &end, 10);
+	if (colon[1] < '0' || colon[1] > '9' || *end || errno || v > 65535)
+		return -1;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+static int build_kill_conn(int argc, char **argv, void *buf, size_t cap, uint32_t *len)
+{
+	struct dn_ctl_kill_conn k;
+
+	if (cap < sizeof(k))
+		return DN_EXIT_ERROR;
+	memset(&k, 0, sizeof(k));
+	if (parse_endpoint(argv[0], &k.local_ip4, &k.local_port) < 0 ||
+	    (argc > 1 && parse_endpoint(argv[1], &k.remote_ip4, &k.remote_port) < 0)) {
+		fprintf(stderr, PROG ": kill connection: endpoints are ADDR:PORT, "
+			"with * for any address or port (e.g. 198.18.0.2:80 198.18.0.1:*)\n");
+		return DN_EXIT_USAGE;
+	}
+	/* All wildcards would reset every connection of every app: almost
+	 * certainly a typo, so it is refused rather than obeyed. */
+	if (!k.local_ip4 && !k.local_port && !k.remote_ip4 && !k.remote_port) {
+		fprintf(stderr, PROG ": kill connection: refusing to match every connection; "
+			"name at least one address or port\n");
+		return DN_EXIT_USAGE;
+	}
+	memcpy(buf, &k, sizeof(k));
+	*len = sizeof(k);
+	return DN_EXIT_OK;
+}
+
 static const struct dn_cmd dn_cmds[] = {
 	{ "status",          "",          0, 0, "CTL_STATUS",   NULL, DN_VIEW_STATUS,
-	  "daemon version, uptime, port, link, address, settings" },
+	  "version, uptime, port, link, address, settings" },
 	{ "show port",       "",          0, 0, "CTL_PORT",     NULL, DN_VIEW_PORT,
-	  "port link state and packet/byte/error statistics" },
+	  "link state and port statistics" },
 	{ "show arp",        "",          0, 0, "CTL_ARP",      NULL, DN_VIEW_ARP,
 	  "the ARP table" },
 	{ "show counters",   "[PREFIX]",  0, 1, "CTL_COUNTERS", NULL, DN_VIEW_COUNTERS,
-	  "stack counters, only names starting with PREFIX if given" },
+	  "stack counters (names starting with PREFIX)" },
 	{ "set log-level",   "LEVEL",     1, 1, "CTL_LOGLEVEL", build_loglevel, DN_VIEW_DONE,
-	  "set the daemon's log level (err, warn, notice, info, debug)",
+	  "err, warn, notice, info or debug",
 	  "log level set to %s" },
 	{ "show apps",       "",          0, 0, "CTL_APPS",     NULL, DN_VIEW_APPS,
 	  "attached applications" },
 	{ "kill app",        "PID",       1, 1, "CTL_KILL_APP", build_kill_app, DN_VIEW_DONE,
-	  "detach an application and reset its connections",
+	  "disconnect the applications of process PID",
 	  "applications of pid %s disconnected" },
-	{ "show connections", "",         0, 0, "CTL_CONNS",    NULL, DN_VIEW_COUNT,
-	  "TCP connections" },
-	{ "kill connection", "ARGS...",   1, 4, "CTL_KILL_CONN", NULL, DN_VIEW_COUNT,
-	  "reset one TCP connection" },
+	{ "show connections", "",         0, 0, "CTL_CONNS",    NULL, DN_VIEW_CONNS,
+	  "TCP connections and listeners" },
+	{ "kill connection", "LOCAL [REMOTE]", 1, 2, "CTL_KILL_CONN", build_kill_conn, DN_VIEW_DONE,
+	  "reset matching connections (ADDR:PORT, *=any)",
+	  "connections matching %s reset" },
 };
 #define DN_NCMDS (sizeof(dn_cmds) / sizeof(dn_cmds[0]))
 
@@ -123,8 +184,8 @@ static void usage(FILE *f)
 		"\n"
 		"options:\n"
 		"  -j, --json          print the reply as one JSON object\n"
-		"  -s, --socket PATH   ctl socket (default $DILLNET_CTL_SOCKET, else "
-		DN_CTL_DEFAULT_SOCKET ")\n"
+		"  -s, --socket PATH   ctl socket (default: $DILLNET_CTL_SOCKET, else\n"
+		"                      " DN_CTL_DEFAULT_SOCKET ")\n"
 		"  -h, --help          this help\n"
 		"  -V, --version       program and protocol version\n"
 		"\n"
@@ -133,7 +194,7 @@ static void usage(FILE *f)
 		char syn[64];
 		snprintf(syn, sizeof(syn), "%s%s%s", dn_cmds[i].words,
 			 dn_cmds[i].args[0] ? " " : "", dn_cmds[i].args);
-		fprintf(f, "  %-24s %s\n", syn, dn_cmds[i].help);
+		fprintf(f, "  %-31s %s\n", syn, dn_cmds[i].help);
 	}
 	fprintf(f,
 		"\n"

@@ -343,6 +343,38 @@ if grep -q "X(CTL_KILL_APP," "$root/proto/dn_msg.h"; then
 	expect "kill app of a pid with no app: strerror, exit 1" 1 err "kill app: No such process"
 fi
 
+if grep -q "X(CTL_CONNS," "$root/proto/dn_msg.h"; then
+	served ok show connections
+	expect "show connections (text)" 0 out "ESTABLISHED" out "198.18.0.2:80" out "198.18.0.1:40000" \
+		out "1.234" out "201.234" out "cubic" out "LISTEN" out "*:8080" out "*:*"
+	served ok -j show connections
+	json "show connections -j" 'len(d["connections"])==2 and d["connections"][0]["local_address"]=="198.18.0.2" and d["connections"][0]["remote_port"]==40000 and d["connections"][0]["srtt_us"]==1234 and d["connections"][0]["ssthresh"]==2**31 and d["connections"][0]["sack"] is True and d["connections"][0]["app_pid"]==1234 and d["connections"][1]["remote_address"] is None and d["connections"][1]["app_pid"] is None and d["connections"][1]["state"]=="LISTEN"'
+fi
+if grep -q "X(CTL_KILL_CONN," "$root/proto/dn_msg.h"; then
+	for bad_args in "*:*" "*:* *:*" "198.18.0.2" "198.18.0.2:70000" "host:80" "198.18.0.2:-1" "1.2.3.4:80 5.6.7.8:9 x"; do
+		# shellcheck disable=SC2086
+		run -s "$tmp/none.sock" kill connection $bad_args
+		expect "kill connection '$bad_args': exit 2" 2
+	done
+	served ok kill connection 198.18.0.2:80 '198.18.0.1:*'
+	expect "kill connection 198.18.0.2:80 198.18.0.1:*" 0 out "198.18.0.2:80 198.18.0.1:* reset"
+	if grep -qx "kill conn 198.18.0.2:80 198.18.0.1:0 pad=0" "$tmp/srv.log"; then
+		ok "kill connection sends the 4-tuple in host order, * as 0"
+	else
+		cp "$tmp/srv.log" "$tmp/err"
+		bad "kill connection sends the 4-tuple in host order, * as 0"
+	fi
+	served ok kill connection '*:8080'
+	if [ "$rc" = 0 ] && grep -qx "kill conn 0.0.0.0:8080 0.0.0.0:0 pad=0" "$tmp/srv.log"; then
+		ok "kill connection with a local port only"
+	else
+		cp "$tmp/srv.log" "$tmp/err"
+		bad "kill connection with a local port only (exit $rc)"
+	fi
+	served esrch kill connection '*:9'
+	expect "kill connection matching nothing: exit 1" 1 err "No such process"
+fi
+
 # ---- the daemon says no, or misbehaves -----------------------------------
 
 served major status

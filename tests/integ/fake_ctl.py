@@ -27,11 +27,13 @@ LIST = "@II"
 LOGLEVEL = "@16s"
 APP = "@IIIIQIIQQQ32s0Q"        # struct dn_ctl_app
 KILL_APP = "@II"
+TCPCONN = "@IIHHBBBBBBH16s16sIIIIIIIIQQQQII0Q"   # struct dn_ctl_tcpconn
+KILL_CONN = "@IIHHI"
 
 MAGIC = 0x444E4554
 F_REPLY = 1
 T_HELLO, T_STATUS, T_PORT, T_ARP, T_COUNTERS, T_LOGLEVEL = 1, 16, 17, 18, 19, 20
-T_APPS, T_KILL_APP = 21, 22
+T_APPS, T_KILL_APP, T_CONNS, T_KILL_CONN = 21, 22, 23, 24
 
 
 def ip(s):
@@ -85,8 +87,18 @@ def apps():
         struct.pack(APP, *e) for e in entries)
 
 
+def conns():
+    est = (ip("198.18.0.2"), ip("198.18.0.1"), 80, 40000, 4, 1, 1, 1, 7, 7, 0,
+           b"ESTABLISHED", b"cubic", 100, 50, 7, 65535, 262144, 14480, 2**31,
+           1448, 1234, 500, 201234, 3, 1234, 1)
+    lst = (0, 0, 8080, 0, 1, 1, 0, 0, 0, 0, 0, b"LISTEN", b"cubic",
+           0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1000000, 0, 0, 0)
+    return struct.pack(LIST, 2, 0) + struct.pack(TCPCONN, *est) + struct.pack(TCPCONN, *lst)
+
+
 PAYLOADS = {T_STATUS: status, T_PORT: port, T_ARP: arp, T_COUNTERS: counters,
-            T_LOGLEVEL: lambda: b"", T_APPS: apps, T_KILL_APP: lambda: b""}
+            T_LOGLEVEL: lambda: b"", T_APPS: apps, T_KILL_APP: lambda: b"",
+            T_CONNS: conns, T_KILL_CONN: lambda: b""}
 
 
 def answer(scenario, mtype, req_id, body):
@@ -162,6 +174,11 @@ def main():
             log.write("level=%s\n" % body.rstrip(b"\0").decode())
         if t == T_KILL_APP and len(body) == 8:
             log.write("kill pid=%d pad=%d\n" % struct.unpack(KILL_APP, body))
+        if t == T_KILL_CONN and len(body) == 16:
+            lip, rip, lp, rp, pad = struct.unpack(KILL_CONN, body)
+            log.write("kill conn %s:%d %s:%d pad=%d\n" % (
+                socket.inet_ntoa(struct.pack("!I", lip)), lp,
+                socket.inet_ntoa(struct.pack("!I", rip)), rp, pad))
         log.flush()
         reply = answer(scenario, t, rid, body)
         if reply is None:
