@@ -1043,9 +1043,19 @@ struct dnl_att *dnl_att_get(int64_t deadline)
 	if (a && !dnl_att_dead(a)) {
 		dnl_att_ref(a);
 		pthread_mutex_unlock(&g.mu);
-		return a;
+		/* The pump may not have noticed yet that the daemon went
+		 * away; a restarted daemon must not cost the first new call
+		 * an ECONNRESET.  One poll(2): cheap next to the request. */
+		struct pollfd pf = { .fd = a->ctl, .events = 0 };
+		if (poll(&pf, 1, 0) != 1 || !(pf.revents & (POLLHUP | POLLERR)))
+			return a;
+		pthread_mutex_lock(&a->mu);
+		att_kill_locked(a);
+		pthread_mutex_unlock(&a->mu);
+		dnl_att_put(a);
+	} else {
+		pthread_mutex_unlock(&g.mu);
 	}
-	pthread_mutex_unlock(&g.mu);
 
 	pthread_mutex_lock(&g.attach_mu);
 	pthread_mutex_lock(&g.mu);

@@ -169,25 +169,31 @@ static int listen_impl(struct ipaddr *addr, int backlog,
 	uint16_t port;
 	if (addr_v4(addr, &ip, &port) < 0)
 		return -1;
-	struct dnl_att *a = dnl_att_get(-1);
-	if (!a)
-		return -1;
 	struct tcp_listener *l = mem ? (struct tcp_listener *)mem : malloc(sizeof(*l));
 	if (!l) {
-		dnl_att_put(a);
 		errno = ENOMEM;
 		return -1;
 	}
 	memset(l, 0, sizeof(*l));
-	dnl_sock_init(&l->s, a, &l->h);
-	dnl_att_put(a);
 	struct dn_tcp_listen_req rq = { .ip4 = ip, .port = port,
 					.backlog = backlog < 0 ? 0 : (uint32_t)backlog };
 	struct dn_tcp_sock_rep rep;
 	int s = -1, err;
-	if (dnl_att_request(a, DN_MSG_TCP_LISTEN, &rq, sizeof(rq), &rep,
-			    sizeof(rep), &l->s, NULL, -1) < 0)
-		goto fail;
+	for (int tries = 0;; tries++) {
+		struct dnl_att *a = dnl_att_get(-1);
+		if (!a)
+			goto fail_nosock;
+		dnl_sock_init(&l->s, a, &l->h);
+		dnl_att_put(a);
+		if (dnl_att_request(a, DN_MSG_TCP_LISTEN, &rq, sizeof(rq), &rep,
+				    sizeof(rep), &l->s, NULL, -1) == 0)
+			break;
+		/* The daemon died under our request: a new one may be up
+		 * already, and a creation has nothing to lose by retrying. */
+		if (errno != ECONNRESET || tries > 0 || !dnl_att_dead(a))
+			goto fail;
+		dnl_sock_fini(&l->s);
+	}
 	l->have_id = 1;
 	s = dnl_handle_add(&l->h, &lst_vt, mem ? 0 : DNL_H_FREE);
 	if (s < 0)
@@ -197,6 +203,9 @@ static int listen_impl(struct ipaddr *addr, int backlog,
 fail:
 	err = errno;
 	lst_release(&l->h);
+	errno = err;
+fail_nosock:
+	err = errno;
 	if (!mem)
 		free(l);
 	errno = err;
@@ -349,9 +358,23 @@ static int connect_impl(const struct ipaddr *addr, struct tcp_storage *mem,
 	}
 	struct dn_tcp_connect_req rq = { .ip4 = ip, .port = port };
 	struct dn_tcp_sock_rep rep;
-	if (dnl_att_request(a, DN_MSG_TCP_CONNECT, &rq, sizeof(rq), &rep,
-			    sizeof(rep), &c->s, &c->h, ctl_deadline(deadline)) < 0)
-		goto fail;
+	for (int tries = 0;; tries++) {
+		if (dnl_att_request(a, DN_MSG_TCP_CONNECT, &rq, sizeof(rq), &rep,
+				    sizeof(rep), &c->s, &c->h,
+				    ctl_deadline(deadline)) == 0)
+			break;
+		/* The daemon died under the request: retry once on a new
+		 * attachment (nothing of ours survives in the old daemon). */
+		if (errno != ECONNRESET || tries > 0 || !dnl_att_dead(a))
+			goto fail;
+		struct dnl_att *na = dnl_att_get(deadline);
+		if (!na)
+			goto fail;
+		dnl_sock_fini(&c->s);
+		dnl_sock_init(&c->s, na, &c->h);
+		dnl_att_put(na);
+		a = na;
+	}
 	c->have_id = 1;
 	/* From here every failure closes the daemon's socket with a RST. */
 	c->abort = 1;
