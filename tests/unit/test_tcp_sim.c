@@ -33,19 +33,32 @@ struct sim_pkt {
 
 struct sim;
 
+#define SIM_MAXEP 8   /* endpoints: up to 4 connections, 2 ends each */
+
+/* One end of one connection: its rings and the app driving it. */
+struct sim_ep {
+	struct sim *sim;
+	int side;               /* 0: A, 1: B */
+	int idx, peer;          /* indices in sim.ep */
+	bool client;
+	struct dn_ring_shared *rxsh, *txsh;
+	uint8_t *rxdata, *txdata;
+	struct dn_ring rx_d, tx_d, rx_a, tx_a;
+	uint32_t ring_size;
+	struct dn_tcp_conn *conn;
+	uint16_t cport;         /* client: its local port */
+	uint64_t to_send, sent, received;
+	bool shut, eof, closed, freed, connected;
+	int err;
+};
+
 struct sim_side {
 	struct sim *sim;
 	int idx;
 	struct dn_stack st;
 	struct dn_tcp_upcalls up;
-	struct dn_ring_shared *rxsh, *txsh;
-	uint8_t *rxdata, *txdata;
-	struct dn_ring rx_d, tx_d, rx_a, tx_a;
-	uint32_t ring_size;
-	struct dn_tcp_conn *conn, *listener;
-	uint64_t to_send, sent, received;
-	bool shut, eof, closed, freed, connected;
-	int err;
+	struct dn_tcp_conn *listener;
+	uint16_t port;
 	uint64_t frames_out;
 };
 
@@ -54,6 +67,8 @@ struct sim {
 	uint64_t rng;
 	uint64_t now;
 	struct sim_side s[2];
+	struct sim_ep ep[SIM_MAXEP];
+	int nep;
 	struct sim_pkt *q;
 	int nq;
 	uint64_t order;
@@ -68,7 +83,7 @@ struct sim {
 	double f_loss;
 	uint64_t f_delay;
 	int f_cc;
-	uint64_t data_done_us;   /* when both directions were delivered */
+	uint64_t data_done_us;   /* when every stream was delivered */
 };
 
 static uint64_t rnd(struct sim *m)
@@ -193,35 +208,43 @@ static const struct dn_stack_io sim_io = {
 static void up_connected(void *ctx, struct dn_tcp_conn *c, int err)
 {
 	struct sim_side *sd = ctx;
-	(void)c;
+	struct sim_ep *e = dn_tcp_owner(c);
 	if (err)
 		FAIL(sd->sim, "side %d: connect failed: %s", sd->idx, strerror(err));
-	sd->connected = true;
+	if (e)
+		e->connected = true;
 }
 
 static int up_attach(void *ctx, struct dn_tcp_conn *l, struct dn_tcp_conn *c,
 		     struct dn_ring **rx, struct dn_ring **tx, void **owner)
 {
 	struct sim_side *sd = ctx;
+	struct sim *m = sd->sim;
+	uint16_t rport;
 	(void)l;
-	(void)c;
-	if (sd->conn || sd->rx_d.sh == NULL) {
-		FAIL(sd->sim, "side %d: second connection attached", sd->idx);
-		return -1;
+	dn_tcp_get_addrs(c, NULL, NULL, NULL, &rport);
+	for (int i = 0; i < m->nep; i++) {
+		struct sim_ep *e = &m->ep[i];
+		if (e->side != sd->idx || e->client || e->conn ||
+		    m->ep[e->peer].cport != rport)
+			continue;
+		e->conn = c;
+		*rx = &e->rx_d;
+		*tx = &e->tx_d;
+		*owner = e;
+		return 0;
 	}
-	*rx = &sd->rx_d;
-	*tx = &sd->tx_d;
-	*owner = sd;
-	return 0;
+	FAIL(m, "side %d: unexpected connection from port %u", sd->idx, rport);
+	return -1;
 }
 
 static void up_accept_ready(void *ctx, struct dn_tcp_conn *l)
 {
-	struct sim_side *sd = ctx;
-	struct dn_tcp_conn *c = dn_tcp_accept(l, sd);
-	if (c && !sd->conn) {
-		sd->conn = c;
-		sd->connected = true;
+	(void)ctx;
+	struct dn_tcp_conn *c;
+	while ((c = dn_tcp_accept(l, NULL)) != NULL) {
+		struct sim_ep *e = dn_tcp_owner(c);
+		e->connected = true;
 	}
 }
 
@@ -234,18 +257,21 @@ static void up_nop(void *ctx, struct dn_tcp_conn *c)
 static void up_reset(void *ctx, struct dn_tcp_conn *c, int err)
 {
 	struct sim_side *sd = ctx;
-	(void)c;
 	FAIL(sd->sim, "side %d: connection reset: %s (state %s)", sd->idx,
 	     strerror(err), dn_tcp_state_name(dn_tcp_state(c)));
-	sd->err = err;
+	struct sim_ep *e = dn_tcp_owner(c);
+	if (e)
+		e->err = err;
 }
 
 static void up_freed(void *ctx, struct dn_tcp_conn *c, void *owner)
 {
 	struct sim_side *sd = ctx;
-	(void)owner;
-	if (c == sd->conn)
-		sd->freed = true;
+	struct sim_ep *e = owner;
+	if (c == sd->listener)
+		return;
+	if (e && e->conn == c)
+		e->freed = true;
 }
 
 /* ---- invariants ------------------------------------------------------------ */
@@ -287,69 +313,69 @@ static void check_invariants(struct sim *m, struct sim_side *sd)
 	}
 }
 
-/* ---- the app on each side -------------------------------------------------- */
+/* ---- the app on each end ---------------------------------------------------- */
 
-static void app_step(struct sim *m, struct sim_side *sd)
+static void app_step(struct sim *m, struct sim_ep *e)
 {
-	if (!sd->conn || sd->closed || !sd->connected)
+	if (!e->conn || e->closed || !e->connected)
 		return;
 	bool kick = false;
 	/* Bulk mode: the app keeps the tx ring full. */
-	for (int burst = 0; burst < (m->fixed ? 1024 : 1) && sd->sent < sd->to_send;
+	for (int burst = 0; burst < (m->fixed ? 1024 : 1) && e->sent < e->to_send;
 	     burst++) {
 		uint8_t buf[4096];
-		size_t want = sd->to_send - sd->sent;
+		size_t want = e->to_send - e->sent;
 		if (want > sizeof(buf))
 			want = sizeof(buf);
 		/* Writes of varying size exercise Nagle and coalescing. */
 		size_t lim = m->fixed ? sizeof(buf) : 1 + rnd(m) % sizeof(buf);
 		if (want > lim)
 			want = lim;
-		size_t room = dn_ring_writable(&sd->tx_a);
+		size_t room = dn_ring_writable(&e->tx_a);
 		if (want > room)
 			want = room;
-		for (size_t i = 0; i < want; i++)
-			buf[i] = gen_byte(m->seed, sd->idx, sd->sent + i);
 		if (want == 0)
 			break;
-		size_t n = dn_ring_write(&sd->tx_a, buf, want);
+		for (size_t i = 0; i < want; i++)
+			buf[i] = gen_byte(m->seed, e->idx, e->sent + i);
+		size_t n = dn_ring_write(&e->tx_a, buf, want);
 		if (n == DN_RING_CORRUPT)
-			FAIL(m, "side %d: tx ring corrupt", sd->idx);
+			FAIL(m, "ep %d: tx ring corrupt", e->idx);
 		else if (n) {
-			sd->sent += n;
+			e->sent += n;
 			kick = true;
 		}
 	}
 	uint8_t rb[8192];
 	for (;;) {
-		size_t n = dn_ring_read(&sd->rx_a, rb, sizeof(rb));
+		size_t n = dn_ring_read(&e->rx_a, rb, sizeof(rb));
 		if (n == DN_RING_CORRUPT) {
-			FAIL(m, "side %d: rx ring corrupt", sd->idx);
+			FAIL(m, "ep %d: rx ring corrupt", e->idx);
 			break;
 		}
 		if (!n)
 			break;
 		for (size_t i = 0; i < n; i++)
-			if (rb[i] != gen_byte(m->seed, !sd->idx, sd->received + i)) {
-				FAIL(m, "side %d: byte %" PRIu64 " differs",
-				     sd->idx, sd->received + i);
+			if (rb[i] != gen_byte(m->seed, e->peer, e->received + i)) {
+				FAIL(m, "ep %d: byte %" PRIu64 " differs",
+				     e->idx, e->received + i);
 				break;
 			}
-		sd->received += n;
+		e->received += n;
 		kick = true;
 	}
 	if (kick)
-		dn_tcp_output_kick(sd->conn);
-	if (sd->sent == sd->to_send && !sd->shut) {
-		dn_tcp_shutdown_wr(sd->conn);
-		sd->shut = true;
+		dn_tcp_output_kick(e->conn);
+	if (e->sent == e->to_send && !e->shut) {
+		dn_tcp_shutdown_wr(e->conn);
+		e->shut = true;
 	}
-	uint32_t fl = dn_ring_flags(&sd->rx_a);
-	if ((fl & DN_RING_F_EOF) && dn_ring_readable(&sd->rx_a) == 0)
-		sd->eof = true;
-	if (sd->eof && sd->shut && !sd->closed) {
-		sd->closed = true;
-		dn_tcp_close(sd->conn);
+	uint32_t fl = dn_ring_flags(&e->rx_a);
+	if ((fl & DN_RING_F_EOF) && dn_ring_readable(&e->rx_a) == 0)
+		e->eof = true;
+	if (e->eof && e->shut && !e->closed) {
+		e->closed = true;
+		dn_tcp_close(e->conn);
 	}
 }
 
@@ -393,36 +419,50 @@ static void side_init(struct sim *m, int idx, uint32_t ip, const uint8_t *mac,
 	sd->up.freed = up_freed;
 	sd->st.tcp.up = &sd->up;
 	sd->st.tcp.up_ctx = sd;
-	sd->ring_size = m->fixed ? m->f_ring : 1u << rndr(m, 11, 18);
-	sd->rxsh = aligned_alloc(64, sizeof(*sd->rxsh));
-	sd->txsh = aligned_alloc(64, sizeof(*sd->txsh));
-	sd->rxdata = malloc(sd->ring_size);
-	sd->txdata = malloc(sd->ring_size);
-	dn_ring_shared_init(sd->rxsh);
-	dn_ring_shared_init(sd->txsh);
-	dn_ring_attach(&sd->rx_d, sd->rxsh, sd->rxdata, sd->ring_size);
-	dn_ring_attach(&sd->rx_a, sd->rxsh, sd->rxdata, sd->ring_size);
-	dn_ring_attach(&sd->tx_d, sd->txsh, sd->txdata, sd->ring_size);
-	dn_ring_attach(&sd->tx_a, sd->txsh, sd->txdata, sd->ring_size);
-	uint64_t big = rnd(m) % 8 == 0 ? 1000000 : 150000;
-	sd->to_send = rnd(m) % 10 == 0 ? 0 : rndr(m, 1, big);
 	if (m->fixed) {
 		tc->cc = (uint8_t)m->f_cc;
 		tc->sack = tc->timestamps = tc->wscale = 1;
 		tc->mss_cap = 1460;
 		tc->delack_us = 40000;
 		tc->keepalive = 0;
-		sd->to_send = m->f_bytes;
 	}
+}
+
+static void ep_init(struct sim *m, struct sim_ep *e, int side, bool client)
+{
+	memset(e, 0, sizeof(*e));
+	e->sim = m;
+	e->side = side;
+	e->idx = (int)(e - m->ep);
+	e->client = client;
+	e->ring_size = m->fixed ? m->f_ring : 1u << rndr(m, 11, 18);
+	e->rxsh = aligned_alloc(64, sizeof(*e->rxsh));
+	e->txsh = aligned_alloc(64, sizeof(*e->txsh));
+	e->rxdata = malloc(e->ring_size);
+	e->txdata = malloc(e->ring_size);
+	dn_ring_shared_init(e->rxsh);
+	dn_ring_shared_init(e->txsh);
+	dn_ring_attach(&e->rx_d, e->rxsh, e->rxdata, e->ring_size);
+	dn_ring_attach(&e->rx_a, e->rxsh, e->rxdata, e->ring_size);
+	dn_ring_attach(&e->tx_d, e->txsh, e->txdata, e->ring_size);
+	dn_ring_attach(&e->tx_a, e->txsh, e->txdata, e->ring_size);
+	uint64_t big = rnd(m) % 8 == 0 ? 1000000 : 150000;
+	e->to_send = rnd(m) % 10 == 0 ? 0 : rndr(m, 1, big);
+	if (m->fixed)
+		e->to_send = m->f_bytes;
+}
+
+static void ep_fini(struct sim_ep *e)
+{
+	free(e->rxsh);
+	free(e->txsh);
+	free(e->rxdata);
+	free(e->txdata);
 }
 
 static void side_fini(struct sim_side *sd)
 {
 	dn_stack_fini(&sd->st);
-	free(sd->rxsh);
-	free(sd->txsh);
-	free(sd->rxdata);
-	free(sd->txdata);
 }
 
 static void trace_pkt(struct sim *m, const struct sim_pkt *p)
@@ -525,21 +565,36 @@ static const char *run_seed(struct sim *m, uint64_t seed)
 	dn_stack_input(&m->s[1].st, b, n);
 
 	int err;
-	uint16_t port = (uint16_t)rndr(m, 1, 65535);
-	m->s[1].listener = dn_tcp_listen(&m->s[1].st, 0, port, 4, &m->s[1], &err);
-	ck_assert_ptr_nonnull(m->s[1].listener);
-	m->s[0].conn = dn_tcp_connect(&m->s[0].st, TH_IP_GW, port, 0,
-				      &m->s[0].rx_d, &m->s[0].tx_d, &m->s[0],
-				      &err);
-	ck_assert_ptr_nonnull(m->s[0].conn);
+	for (int i = 0; i < 2; i++) {
+		m->s[i].port = (uint16_t)rndr(m, 1, 65535);
+		m->s[i].listener = dn_tcp_listen(&m->s[i].st, 0, m->s[i].port, 4,
+						 NULL, &err);
+		ck_assert_ptr_nonnull(m->s[i].listener);
+	}
+	/* 1-4 connections (mostly one), each opened by either side. */
+	int nconn = m->fixed ? 1 : (rnd(m) % 3 ? 1 : (int)rndr(m, 2, 4));
+	m->nep = 2 * nconn;
+	for (int k = 0; k < nconn; k++) {
+		int cside = m->fixed ? 0 : (int)(rnd(m) % 2);
+		struct sim_ep *cl = &m->ep[2 * k], *sv = &m->ep[2 * k + 1];
+		ep_init(m, cl, cside, true);
+		ep_init(m, sv, !cside, false);
+		cl->peer = sv->idx;
+		sv->peer = cl->idx;
+		uint32_t dst = cside == 0 ? TH_IP_GW : TH_IP_US;
+		cl->conn = dn_tcp_connect(&m->s[cside].st, dst, m->s[!cside].port,
+					  0, &cl->rx_d, &cl->tx_d, cl, &err);
+		ck_assert_ptr_nonnull(cl->conn);
+		dn_tcp_get_addrs(cl->conn, NULL, &cl->cport, NULL, NULL);
+	}
 
 	uint64_t start = m->now;
 	uint64_t limit = start + 3600ull * 1000000;   /* an hour, virtual */
 	uint64_t steps = 0;
 	while (!m->fail[0]) {
 		deliver_due(m);
-		for (int i = 0; i < 2; i++)
-			app_step(m, &m->s[i]);
+		for (int i = 0; i < m->nep; i++)
+			app_step(m, &m->ep[i]);
 		uint64_t next = UINT64_MAX;
 		for (int i = 0; i < 2; i++) {
 			m->s[i].st.now_us = m->now;
@@ -551,10 +606,16 @@ static const char *run_seed(struct sim *m, uint64_t seed)
 		for (int i = 0; i < m->nq; i++)
 			if (m->q[i].at < next)
 				next = m->q[i].at;
-		if (!m->data_done_us && m->s[0].received == m->s[1].to_send &&
-		    m->s[1].received == m->s[0].to_send)
+		bool delivered = true, done = true;
+		for (int i = 0; i < m->nep; i++) {
+			struct sim_ep *e = &m->ep[i];
+			if (e->received != m->ep[e->peer].to_send)
+				delivered = false;
+			if (!e->freed)
+				done = false;
+		}
+		if (delivered && !m->data_done_us)
 			m->data_done_us = m->now - start;
-		bool done = m->s[0].freed && m->s[1].freed;
 		if (done)
 			break;
 		if (next == UINT64_MAX) {
@@ -570,15 +631,19 @@ static const char *run_seed(struct sim *m, uint64_t seed)
 		for (int i = 0; i < 2; i++)
 			m->s[i].st.now_us = m->now;
 		if (m->now > limit) {
-			FAIL(m, "not done after an hour of virtual time: "
-			     "A sent %" PRIu64 "/%" PRIu64 " recv %" PRIu64
-			     " state %s; B sent %" PRIu64 "/%" PRIu64
-			     " recv %" PRIu64 " state %s",
-			     m->s[0].sent, m->s[0].to_send, m->s[0].received,
-			     m->s[0].conn ? dn_tcp_state_name(dn_tcp_state(m->s[0].conn)) : "-",
-			     m->s[1].sent, m->s[1].to_send, m->s[1].received,
-			     m->s[1].conn && !m->s[1].freed ?
-			     dn_tcp_state_name(dn_tcp_state(m->s[1].conn)) : "-");
+			char b[400] = "";
+			size_t o = 0;
+			for (int i = 0; i < m->nep && o < sizeof(b) - 80; i++) {
+				struct sim_ep *e = &m->ep[i];
+				o += (size_t)snprintf(b + o, sizeof(b) - o,
+					"; ep %d(%c%s) sent %" PRIu64 "/%" PRIu64
+					" recv %" PRIu64 " %s", i, e->side ? 'B' : 'A',
+					e->client ? ",client" : "", e->sent,
+					e->to_send, e->received,
+					e->freed || !e->conn ? "-" :
+					dn_tcp_state_name(dn_tcp_state(e->conn)));
+			}
+			FAIL(m, "not done after an hour of virtual time%s", b);
 			break;
 		}
 	}
@@ -595,58 +660,23 @@ static const char *run_seed(struct sim *m, uint64_t seed)
 					c->timer[1], c->timer[2], c->timer[3],
 					c->timer[4], m->now, c->tx ? dn_tcp_unsent(c) : 0);
 	if (!m->fail[0]) {
-		for (int i = 0; i < 2; i++)
-			if (m->s[i].received != m->s[!i].to_send)
-				FAIL(m, "side %d received %" PRIu64 " of %" PRIu64,
-				     i, m->s[i].received, m->s[!i].to_send);
-		if (m->s[0].st.tcp.nconns != 0 || m->s[1].st.tcp.nconns != 1)
-			FAIL(m, "connections left: A %u B %u (listener)",
+		for (int i = 0; i < m->nep; i++)
+			if (m->ep[i].received != m->ep[m->ep[i].peer].to_send)
+				FAIL(m, "ep %d received %" PRIu64 " of %" PRIu64,
+				     i, m->ep[i].received,
+				     m->ep[m->ep[i].peer].to_send);
+		if (m->s[0].st.tcp.nconns != 1 || m->s[1].st.tcp.nconns != 1)
+			FAIL(m, "connections left: A %u B %u (1 = the listener)",
 			     m->s[0].st.tcp.nconns, m->s[1].st.tcp.nconns);
 	}
-	dn_tcp_close(m->s[1].listener);
-	side_fini(&m->s[0]);
-	side_fini(&m->s[1]);
+	for (int i = 0; i < 2; i++) {
+		dn_tcp_close(m->s[i].listener);
+		side_fini(&m->s[i]);
+	}
+	for (int i = 0; i < m->nep; i++)
+		ep_fini(&m->ep[i]);
 	return m->fail;
 }
-
-START_TEST(test_tcp_sim_seeds)
-{
-	struct sim *m = calloc(1, sizeof(*m));
-	m->q = malloc(sizeof(struct sim_pkt) * SIM_MAXQ);
-	const char *one = getenv("DN_SIM_SEED");
-	const char *cnt = getenv("DN_SIM_SEEDS");
-	uint64_t first = 1, count = 200;
-	if (one && *one) {
-		first = strtoull(one, NULL, 0);
-		count = 1;
-	} else if (cnt && *cnt) {
-		count = strtoull(cnt, NULL, 0);
-	}
-	int failures = 0;
-	char msg[1024] = "";
-	for (uint64_t s = first; s < first + count; s++) {
-		struct sim_pkt *q = m->q;
-		const char *r = run_seed(m, s);
-		m->q = q;
-		if (r[0]) {
-			if (!failures)
-				snprintf(msg, sizeof(msg),
-					 "tcp_sim seed %" PRIu64 " failed: %s\n"
-					 "  rerun alone: DN_SIM_SEED=%" PRIu64
-					 " CK_RUN_SUITE=tcp_sim build/tests/unit-run",
-					 s, r, s);
-			fprintf(stderr, "tcp_sim: seed %" PRIu64 " FAILED: %s "
-				"(rerun: DN_SIM_SEED=%" PRIu64
-				" CK_RUN_SUITE=tcp_sim build/tests/unit-run)\n",
-				s, r, s);
-			failures++;
-		}
-	}
-	free(m->q);
-	free(m);
-	ck_assert_msg(failures == 0, "%d seed(s) failed; first: %s", failures, msg);
-}
-END_TEST
 
 /* Bulk transfers on a clean (or lightly lossy) link: the windows and the
  * congestion control must get the data through in a sane virtual time. */
@@ -655,7 +685,6 @@ static uint64_t bulk(int cc, double loss, uint64_t bytes, uint64_t delay)
 	struct sim *m = calloc(1, sizeof(*m));
 	m->q = malloc(sizeof(struct sim_pkt) * SIM_MAXQ);
 	struct sim_pkt *q = m->q;
-	/* run_seed clears the fields before q; set the scenario after. */
 	m->fixed = true;
 	m->f_bytes = bytes;
 	m->f_ring = 1u << 20;
@@ -696,6 +725,45 @@ START_TEST(test_tcp_sim_bulk_lossy)
 	ck_assert_msg(t > 0 && t < 20000000, "cubic took %" PRIu64 " us", t);
 	t = bulk(DN_TCP_CC_NEWRENO, 0.01, 2000000, 5000);
 	ck_assert_msg(t > 0 && t < 20000000, "newreno took %" PRIu64 " us", t);
+}
+END_TEST
+
+START_TEST(test_tcp_sim_seeds)
+{
+	struct sim *m = calloc(1, sizeof(*m));
+	m->q = malloc(sizeof(struct sim_pkt) * SIM_MAXQ);
+	const char *one = getenv("DN_SIM_SEED");
+	const char *cnt = getenv("DN_SIM_SEEDS");
+	uint64_t first = 1, count = 200;
+	if (one && *one) {
+		first = strtoull(one, NULL, 0);
+		count = 1;
+	} else if (cnt && *cnt) {
+		count = strtoull(cnt, NULL, 0);
+	}
+	int failures = 0;
+	char msg[1024] = "";
+	for (uint64_t s = first; s < first + count; s++) {
+		struct sim_pkt *q = m->q;
+		const char *r = run_seed(m, s);
+		m->q = q;
+		if (r[0]) {
+			if (!failures)
+				snprintf(msg, sizeof(msg),
+					 "tcp_sim seed %" PRIu64 " failed: %s\n"
+					 "  rerun alone: DN_SIM_SEED=%" PRIu64
+					 " CK_RUN_SUITE=tcp_sim build/tests/unit-run",
+					 s, r, s);
+			fprintf(stderr, "tcp_sim: seed %" PRIu64 " FAILED: %s "
+				"(rerun: DN_SIM_SEED=%" PRIu64
+				" CK_RUN_SUITE=tcp_sim build/tests/unit-run)\n",
+				s, r, s);
+			failures++;
+		}
+	}
+	free(m->q);
+	free(m);
+	ck_assert_msg(failures == 0, "%d seed(s) failed; first: %s", failures, msg);
 }
 END_TEST
 
