@@ -280,6 +280,9 @@ static void att_kill_locked(struct dnl_att *a)
 {
 	if (atomic_exchange(&a->dead, 1))
 		return;
+	/* Hang up our end too: the daemon cleans up at once (when it was
+	 * us who found the attachment broken), and the pump's poll wakes. */
+	shutdown(a->ctl, SHUT_RDWR);
 	for (struct dnl_pending *p = a->pend; p; p = p->next)
 		if (!p->done) {
 			p->done = 1;
@@ -520,6 +523,8 @@ int dnl_att_request(struct dnl_att *a, uint16_t type, const void *req,
 	int rc = ctl_send(a, type, p.req_id, req, len, deadline);
 	int err = errno;
 	pthread_mutex_lock(&a->mu);
+	if (rc < 0 && err == ECONNRESET)
+		att_kill_locked(a);   /* callers may retry on a new one */
 	while (rc == 0 && !p.done) {
 		if (h && dnl_handle_cancelled(h)) {
 			rc = -1;
@@ -641,7 +646,9 @@ static int pump_ctl_locked(struct dnl_att *a)
 		int mksock = hd.result == 0 && (hd.type == DN_MSG_TCP_LISTEN ||
 						hd.type == DN_MSG_TCP_CONNECT ||
 						hd.type == DN_MSG_TCP_ACCEPT);
-		if (!p || p->type != hd.type) {
+		if (p && p->type != hd.type)
+			return -1;   /* an answer to another question */
+		if (!p) {
 			/* Nobody waits (gave up, or a fire-and-forget close):
 			 * a socket made for nobody is closed at once. */
 			if (mksock) {
@@ -761,7 +768,8 @@ static void *pump_main(void *arg)
 	struct dnl_att *a = arg;
 	for (;;) {
 		pthread_mutex_lock(&a->mu);
-		int bad = pump_ctl_locked(a) < 0 || pump_evt_locked(a) < 0;
+		int bad = dnl_att_dead(a) || pump_ctl_locked(a) < 0 ||
+			  pump_evt_locked(a) < 0;
 		wake_sleepers_locked(a);
 		if (bad)
 			att_kill_locked(a);

@@ -753,6 +753,35 @@ START_TEST(test_policy_EACCES)
 }
 END_TEST
 
+/* In a child of our own, as nobody when we are root: attach and report
+ * errno (0 on success). */
+static int attach_as_nobody(void)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (geteuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0))
+			_exit(255);
+		_exit(dillnet_attach(now() + 1000) == 0 ? 0 : errno);
+	}
+	int st = 0;
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 254;
+}
+
+START_TEST(test_socket_perm_EACCES)
+{
+	/* The directory must be traversable, so the socket's own mode is
+	 * what refuses. */
+	ck_assert_int_eq(chmod(tdir, 0755), 0);
+	ck_assert_int_eq(chmod(fk->path, 0666), 0);
+	ck_assert_int_eq(attach_as_nobody(), 0);
+	ck_assert_int_eq(chmod(fk->path, 0600), 0);
+	if (geteuid() != 0)
+		ck_assert_int_eq(chmod(fk->path, 0000), 0);
+	ck_assert_int_eq(attach_as_nobody(), EACCES);
+}
+END_TEST
+
 START_TEST(test_version_EPROTO)
 {
 	fk->bad_major = 1;
@@ -1529,6 +1558,7 @@ Suite *tcp_client_suite(void)
 	tcase_add_checked_fixture(tc, fake_setup, fake_teardown);
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_policy_EACCES);
+	tcase_add_test(tc, test_socket_perm_EACCES);
 	tcase_add_test(tc, test_version_EPROTO);
 	tcase_add_test(tc, test_lazy_attach_listen_port0);
 	tcase_add_test(tc, test_EMFILE);
