@@ -380,6 +380,11 @@ static void serve_hello(struct dn_apps *m, struct dn_app *a, const struct dn_msg
 	}
 	memcpy(&peer, payload, sizeof(peer));
 	snprintf(a->name, sizeof(a->name), "%s", peer.name);
+	/* The name goes into log lines: no control characters, so an app
+	 * cannot forge lines (a newline) or mess up a terminal. */
+	for (char *p = a->name; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '?';
 	int err = dn_msg_hello_check(&peer, why, sizeof(why));
 	dn_msg_hello_init(&ours, "dillnetd");
 	/* Answer with our version even on a mismatch so the app can name

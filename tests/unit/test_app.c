@@ -328,6 +328,20 @@ START_TEST(test_app_hello_attach_region_sealed)
 	ck_assert_uint_eq(a->uid, getuid());
 	ck_assert_str_eq(a->name, "unit-app");
 	ck_assert_uint_eq(a->region.l.total_size, r.rep.region_size);
+	/* Control characters in the HELLO name never reach the log. */
+	{
+		int fd3 = cli_connect(&f);
+		struct dn_msg_hello h3, rep3;
+		dn_msg_hello_init(&h3, "evil\ndillnetd[err]: forged\x1b[2J");
+		ck_assert_uint_eq(cli_call(&f, fd3, DN_MSG_HELLO, &h3, sizeof(h3), &rep3,
+					   sizeof(rep3), NULL, NULL), 0);
+		struct dn_app *a3 = dn_apps_get(f.m, 1);
+		ck_assert_ptr_nonnull(a3);
+		ck_assert_str_eq(a3->name, "evil?dillnetd[err]: forged?[2J");
+		close(fd3);
+		pump(&f, 3);
+		ck_assert_uint_eq(dn_apps_count(f.m), 1);
+	}
 	ck_assert_mem_eq(&a->region.l, &r.v.l, sizeof(r.v.l));
 	/* A second attach is refused. */
 	struct dn_app_attach_req rq = { 0 };
