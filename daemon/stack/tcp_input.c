@@ -669,6 +669,10 @@ static void conn_input(struct dn_tcp_conn *c, struct dn_tcp_seg *s)
 			}
 			return;
 		}
+		/* TIME-WAIT: a retransmitted FIN means our last ACK was lost;
+		 * ACK it again and restart the 2MSL wait (3.10.7.4). */
+		if (c->state == DN_TCP_TIME_WAIT && (s->flags & DN_TH_FIN))
+			dn_tcp_timer_set(c, DN_TCP_T_LINGER, cf->time_wait_us);
 		dn_tcp_send_ack(c);
 		return;
 	}
@@ -702,7 +706,7 @@ static void conn_input(struct dn_tcp_conn *c, struct dn_tcp_seg *s)
 			return;
 		case DN_TCP_CLOSING:
 		case DN_TCP_LAST_ACK:
-			dn_tcp_drop_conn(c, 0);
+			dn_tcp_drop_conn(c, ECONNRESET);
 			return;
 		default:
 			dn_tcp_drop_conn(c, ECONNRESET);
@@ -837,7 +841,11 @@ static void conn_input(struct dn_tcp_conn *c, struct dn_tcp_seg *s)
 			}
 			break;
 		default:
+			/* After the peer's FIN (3.10.7.4 seventh step):
+			 * ignore the text, re-ACK so the peer sees where we
+			 * are. */
 			DN_TCP_DROP(st, DATA_AFTER_FIN);
+			c->flags |= DN_TCPF_ACK_NOW;
 			break;
 		}
 	}
