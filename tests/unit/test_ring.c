@@ -466,6 +466,83 @@ static void run_stress(uint32_t ring_size, uint64_t total, uint64_t seed)
 	free(st);
 }
 
+/* Ping-pong where both sides go to sleep whenever their ring is empty:
+ * every message crosses the sleep/wake handshake, so a lost wakeup shows
+ * up as efd_wait's timeout. */
+struct pingpong {
+	struct dn_ring_shared ab, ba;
+	uint8_t abd[64], bad[64];
+	int a_efd, b_efd;   /* wake A / wake B */
+	unsigned rounds;
+};
+
+static void pp_recv(struct dn_ring *r, int efd, uint8_t *v)
+{
+	for (;;) {
+		size_t n = dn_ring_read(r, v, 1);
+		HOT_CHECK(n != DN_RING_CORRUPT, "corrupt index");
+		if (n == 1)
+			return;
+		dn_ring_cons_prepare_sleep(r);
+		if (dn_ring_readable(r) == 0)
+			efd_wait(efd);
+		dn_ring_cons_cancel_sleep(r);
+	}
+}
+
+static void pp_send(struct dn_ring *r, int efd, uint8_t v)
+{
+	HOT_CHECK(dn_ring_write(r, &v, 1) == 1, "ring unexpectedly full");
+	if (dn_ring_consumer_needs_wakeup(r))
+		efd_signal(efd);
+}
+
+static void *pp_b(void *arg)
+{
+	struct pingpong *pp = arg;
+	struct dn_ring in, out;
+	uint8_t v;
+	dn_ring_attach(&in, &pp->ab, pp->abd, sizeof(pp->abd));
+	dn_ring_attach(&out, &pp->ba, pp->bad, sizeof(pp->bad));
+	for (unsigned i = 0; i < pp->rounds; i++) {
+		pp_recv(&in, pp->b_efd, &v);
+		HOT_CHECK(v == (uint8_t)i, "B got %u, want %u", v, i & 0xff);
+		pp_send(&out, pp->a_efd, (uint8_t)(v + 1));
+	}
+	return NULL;
+}
+
+START_TEST(test_ring_wakeup_pingpong_always_sleeping)
+{
+	struct pingpong *pp = calloc(1, sizeof(*pp));
+	struct dn_ring out, in;
+	pthread_t th;
+	uint8_t v;
+	ck_assert_ptr_nonnull(pp);
+	pp->rounds = 20000;
+	pp->a_efd = eventfd(0, EFD_CLOEXEC);
+	pp->b_efd = eventfd(0, EFD_CLOEXEC);
+	ck_assert_int_ge(pp->a_efd, 0);
+	ck_assert_int_ge(pp->b_efd, 0);
+	dn_ring_shared_init(&pp->ab);
+	dn_ring_shared_init(&pp->ba);
+	ck_assert_int_eq(dn_ring_attach(&out, &pp->ab, pp->abd, sizeof(pp->abd)), 0);
+	ck_assert_int_eq(dn_ring_attach(&in, &pp->ba, pp->bad, sizeof(pp->bad)), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, pp_b, pp), 0);
+	for (unsigned i = 0; i < pp->rounds; i++) {
+		pp_send(&out, pp->b_efd, (uint8_t)i);
+		pp_recv(&in, pp->a_efd, &v);
+		HOT_CHECK(v == (uint8_t)(i + 1), "A got %u, want %u", v, (i + 1) & 0xff);
+	}
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_uint_eq(atomic_load(&pp->ab.head), pp->rounds);
+	ck_assert_uint_eq(atomic_load(&pp->ba.tail), pp->rounds);
+	close(pp->a_efd);
+	close(pp->b_efd);
+	free(pp);
+}
+END_TEST
+
 START_TEST(test_ring_stress_two_threads_1gib)
 {
 	run_stress(64 * 1024, 1ull << 30, 20261121);
@@ -501,6 +578,7 @@ Suite *ring_suite(void)
 
 	TCase *st = tcase_create("stress");
 	tcase_set_timeout(st, 120);
+	tcase_add_test(st, test_ring_wakeup_pingpong_always_sleeping);
 	tcase_add_test(st, test_ring_stress_two_threads_1gib);
 	tcase_add_test(st, test_ring_stress_small_ring);
 	suite_add_tcase(s, st);
