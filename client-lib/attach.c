@@ -52,6 +52,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,7 @@ struct dnl_att {
 	struct dnl_sock *tab[DNL_HASH];
 	struct dn_evt stash[DNL_STASH];
 	int nstash;
+	const char *why;            /* pump: why the attachment broke */
 	struct dnl_att *lnext;      /* list of all attachments (g.mu) */
 	/* dn_msg_check reads payloads in place as structs: keep it aligned. */
 	_Alignas(16) uint8_t rxbuf[DN_MSG_MAX];
@@ -119,8 +121,13 @@ static struct {
 	int pollfd;
 	pthread_once_t once;
 	_Atomic int evloop;         /* dillnet_pollfd() was called */
-} g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
-	PTHREAD_MUTEX_INITIALIZER, NULL, NULL, NULL, -1, PTHREAD_ONCE_INIT };
+} g = {
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+	.attach_mu = PTHREAD_MUTEX_INITIALIZER,
+	.list_mu = PTHREAD_MUTEX_INITIALIZER,
+	.pollfd = -1,
+	.once = PTHREAD_ONCE_INIT,
+};
 
 static void efd_signal(int fd)
 {
@@ -135,6 +142,25 @@ static void efd_drain(int fd)
 	uint64_t v;
 	ssize_t n = read(fd, &v, sizeof(v));
 	(void)n;
+}
+
+/* DILLNET_DEBUG=1 in the environment: say on stderr why an attachment
+ * ended and what the daemon reported, for operators chasing a reset. */
+void dnl_debug(const char *fmt, ...)
+{
+	static int on = -1;
+	if (on < 0) {
+		const char *e = getenv("DILLNET_DEBUG");
+		on = e && *e && *e != '0';
+	}
+	if (!on)
+		return;
+	char buf[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "dillnet[%d]: %s\n", (int)getpid(), buf);
 }
 
 static void cond_init_mono(pthread_cond_t *cv)
@@ -276,10 +302,11 @@ struct dn_region *dnl_att_region(struct dnl_att *a)
 
 /* Make a dead (mu held): fail pendings, wake everyone, report every socket
  * as changed so event-loop programs learn about it. */
-static void att_kill_locked(struct dnl_att *a)
+static void att_kill_locked(struct dnl_att *a, const char *why)
 {
 	if (atomic_exchange(&a->dead, 1))
 		return;
+	dnl_debug("attachment ended: %s", why);
 	/* Hang up our end too: the daemon cleans up at once (when it was
 	 * us who found the attachment broken), and the pump's poll wakes. */
 	shutdown(a->ctl, SHUT_RDWR);
@@ -524,7 +551,7 @@ int dnl_att_request(struct dnl_att *a, uint16_t type, const void *req,
 	int err = errno;
 	pthread_mutex_lock(&a->mu);
 	if (rc < 0 && err == ECONNRESET)
-		att_kill_locked(a);   /* callers may retry on a new one */
+		att_kill_locked(a, "request could not be sent");   /* callers may retry */
 	while (rc == 0 && !p.done) {
 		if (h && dnl_handle_cancelled(h)) {
 			rc = -1;
@@ -581,7 +608,7 @@ void dnl_att_cmd(struct dnl_att *a, uint16_t op, uint32_t sock)
 	pthread_mutex_unlock(&a->cmd_mu);
 	if (rc < 0) {
 		pthread_mutex_lock(&a->mu);
-		att_kill_locked(a);
+		att_kill_locked(a, "command ring corrupt");
 		pthread_mutex_unlock(&a->mu);
 	}
 }
@@ -619,8 +646,10 @@ static int pump_ctl_locked(struct dnl_att *a)
 		ssize_t n = recvmsg(a->ctl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return 0;
-		if (n <= 0)
+		if (n <= 0) {
+			a->why = "daemon hung up";
 			return -1;
+		}
 		/* No reply after attach carries descriptors. */
 		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm;
 		     cm = CMSG_NXTHDR(&mh, cm))
@@ -637,8 +666,10 @@ static int pump_ctl_locked(struct dnl_att *a)
 		struct dn_msg_hdr hd;
 		if ((mh.msg_flags & MSG_TRUNC) ||
 		    dn_msg_check(a->rxbuf, (size_t)n, 1, &hd) != 0 ||
-		    !(hd.flags & DN_MSG_F_REPLY))
+		    !(hd.flags & DN_MSG_F_REPLY)) {
+			a->why = "malformed frame from the daemon";
 			return -1;
+		}
 		const uint8_t *pl = a->rxbuf + sizeof(hd);
 		struct dnl_pending *p = a->pend;
 		while (p && (p->req_id != hd.req_id || p->done))
@@ -646,8 +677,10 @@ static int pump_ctl_locked(struct dnl_att *a)
 		int mksock = hd.result == 0 && (hd.type == DN_MSG_TCP_LISTEN ||
 						hd.type == DN_MSG_TCP_CONNECT ||
 						hd.type == DN_MSG_TCP_ACCEPT);
-		if (p && p->type != hd.type)
-			return -1;   /* an answer to another question */
+		if (p && p->type != hd.type) {
+			a->why = "reply of the wrong type";
+			return -1;
+		}
 		if (!p) {
 			/* Nobody waits (gave up, or a fire-and-forget close):
 			 * a socket made for nobody is closed at once. */
@@ -696,6 +729,7 @@ static void sock_event(struct dnl_sock *s, const struct dn_evt *e)
 		s->ev |= DNL_SEV_ACCEPTABLE;
 		break;
 	case DN_EVT_RESET:
+		dnl_debug("socket %u: reset (%s)", s->id, strerror(e->result));
 		s->ev |= DNL_SEV_RESET;
 		s->reset_err = e->result > 0 ? e->result : ECONNRESET;
 		break;
@@ -740,9 +774,12 @@ static int pump_evt_locked(struct dnl_att *a)
 			a->stash[a->nstash++] = e;
 		}
 	}
-	if (rc < 0)
+	if (rc < 0) {
+		a->why = "event ring corrupt or unknown event";
 		return -1;
+	}
 	if (dn_region_peer_lost(&a->reg, 0)) {
+		dnl_debug("events were lost: rescanning");
 		/* Events were dropped: anything may have happened to any
 		 * socket.  Waiters re-check their rings; event-loop users
 		 * hear about every socket; listeners retry their accept. */
@@ -768,11 +805,12 @@ static void *pump_main(void *arg)
 	struct dnl_att *a = arg;
 	for (;;) {
 		pthread_mutex_lock(&a->mu);
+		a->why = "?";
 		int bad = dnl_att_dead(a) || pump_ctl_locked(a) < 0 ||
 			  pump_evt_locked(a) < 0;
 		wake_sleepers_locked(a);
 		if (bad)
-			att_kill_locked(a);
+			att_kill_locked(a, a->why);
 		pthread_mutex_unlock(&a->mu);
 		if (bad)
 			break;
@@ -1058,7 +1096,7 @@ struct dnl_att *dnl_att_get(int64_t deadline)
 		if (poll(&pf, 1, 0) != 1 || !(pf.revents & (POLLHUP | POLLERR)))
 			return a;
 		pthread_mutex_lock(&a->mu);
-		att_kill_locked(a);
+		att_kill_locked(a, "daemon hung up (seen at a new call)");
 		pthread_mutex_unlock(&a->mu);
 		dnl_att_put(a);
 	} else {

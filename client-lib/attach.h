@@ -113,6 +113,9 @@ void dnl_sock_ev_clear(struct dnl_sock *s, unsigned bits);
 /* Wake every thread sleeping on s (hclose from another thread). */
 void dnl_sock_wake(struct dnl_sock *s);
 
+/* A line on stderr when DILLNET_DEBUG is set (diagnostics only). */
+void dnl_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* tcp.c: the socket of a TCP connection or listener handle. */
 struct dnl_sock *dnl_tcp_sock(struct dnl_handle *h);
 

@@ -284,8 +284,11 @@ static int conn_broken(struct tcp_conn *c)
 {
 	if (dnl_att_dead(c->s.att))
 		return ECONNRESET;
-	if ((dn_ring_flags(&c->rx) | dn_ring_flags(&c->tx)) & DN_RING_F_RESET)
+	if ((dn_ring_flags(&c->rx) | dn_ring_flags(&c->tx)) & DN_RING_F_RESET) {
+		dnl_debug("socket %u: ring says reset (rx flags %#x, tx flags %#x)",
+			  c->s.id, dn_ring_flags(&c->rx), dn_ring_flags(&c->tx));
 		return ECONNRESET;
+	}
 	int rerr = 0;
 	if (dnl_sock_ev(&c->s, NULL, &rerr) & DNL_SEV_RESET)
 		return rerr ? rerr : ECONNRESET;
