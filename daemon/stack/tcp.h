@@ -187,7 +187,14 @@ struct dn_tcp_conf {
 	uint16_t eph_lo, eph_hi;     /* ephemeral port range, inclusive */
 };
 
-/* ---- upcalls: set by the owner (the app manager) ---- */
+/* ---- upcalls: set by the owner (the app manager) ----
+ * ctx is struct dn_tcp.up_ctx.  Upcalls may call back into the API, also
+ * dn_tcp_close()/dn_tcp_abort() on the connection at hand: frees are
+ * deferred to the end of the outermost TCP entry point (input, poll or
+ * API call), so a pointer stays valid until then.  A passive connection
+ * gets no readable/eof/writable/reset upcalls before dn_tcp_accept() has
+ * returned it (data and EOF that came before are already in its rings);
+ * if it dies unaccepted, only freed() is called. */
 struct dn_tcp_upcalls {
 	/* Active open finished: err 0, ECONNREFUSED (RST), ETIMEDOUT,
 	 * EHOSTUNREACH / ENETUNREACH (ICMP).  On error the connection is now
@@ -279,7 +286,9 @@ uint64_t dn_tcp_poll(struct dn_stack *st);
 
 /* ---- socket API for the app manager ---- */
 /* Listen on ip:port (ip 0: any local address; port 0: pick one, see
- * dn_tcp_get_addrs).  Errors: EADDRINUSE, EINVAL, ENOMEM. */
+ * dn_tcp_get_addrs).  backlog bounds the accept queue (and, capped by
+ * conf.syn_backlog_max, the SYN queue; beyond it SYN cookies answer).
+ * Errors: EADDRINUSE, EADDRNOTAVAIL (ip not ours), ENOMEM. */
 struct dn_tcp_conn *dn_tcp_listen(struct dn_stack *st, uint32_t ip,
 				  uint16_t port, int backlog, void *owner,
 				  int *err);
