@@ -19,7 +19,11 @@ done
 echo "# unit grants: $caps  (setpriv --bounding-set=$bset)"
 check "the unit names a capability bounding set" test -n "$caps"
 
+# The app socket goes to group dillnet, as in production: giving a file
+# to a group root is not in is what needs CAP_CHOWN.
+check "group dillnet exists" dn_ensure_app_user
 dn_write_conf
+sed -i 's/app_group = "root";/app_group = "dillnet";/' "$DN_CONF"
 ip netns exec "$DN_NS" setpriv --no-new-privs --bounding-set="$bset" --inh-caps=-all \
 	"$B/dillnetd" -c "$DN_CONF" >>"$DN_TMP/daemon.log" 2>&1 &
 DN_DAEMON_PID=$!
@@ -48,6 +52,8 @@ if [ -S "$DN_CTL" ]; then
 	dn_ns ip link set "$DN_TAP" up
 	dn_ns ethtool -K "$DN_TAP" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
 	check "kernel pings the daemon" dn_ns ping -c 3 -i 0.1 -W 1 -q "$DN_DAEMON_IP"
+	check "app socket created and given to group dillnet ($(stat -c '%G %a' "$DN_APP" 2>&1))" \
+		test "$(stat -c '%G %a' "$DN_APP" 2>/dev/null)" = "dillnet 660"
 	check "dillnetctl status answers" sh -c "\"$B/dillnetctl\" -s \"$DN_CTL\" status | grep -q '$DN_DAEMON_IP/$DN_PREFIX_LEN'"
 	dn_stop_daemon
 	check "SIGTERM exits 0 (got $DN_RC)" test "$DN_RC" -eq 0
