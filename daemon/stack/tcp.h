@@ -232,6 +232,7 @@ struct dn_tcp_upcalls {
 struct dn_tcp_wheel {
 	struct dn_tcp_conn *slot[DN_TCP_WHEEL_SLOTS];
 	uint64_t tick;               /* next tick to process */
+	uint32_t count;              /* connections linked */
 };
 
 struct dn_tcp {

@@ -32,6 +32,7 @@ static void wheel_unlink(struct dn_tcp_conn *c)
 		c->wnext->wprev = c->wprev;
 	c->wnext = c->wprev = NULL;
 	c->in_wheel = false;
+	w->count--;
 }
 
 static void wheel_link(struct dn_tcp_conn *c, uint64_t deadline)
@@ -50,6 +51,7 @@ static void wheel_link(struct dn_tcp_conn *c, uint64_t deadline)
 		c->wnext->wprev = c;
 	w->slot[s] = c;
 	c->in_wheel = true;
+	w->count++;
 }
 
 static void relink(struct dn_tcp_conn *c)
@@ -330,6 +332,8 @@ uint64_t dn_tcp_wheel_poll(struct dn_stack *st)
 	/* Time to the next deadline: the first slot (in wheel order) holding
 	 * one due within this turn gives the answer; otherwise the minimum. */
 	uint64_t best = UINT64_MAX;
+	if (w->count == 0)
+		return UINT64_MAX;
 	for (uint64_t i = 0; i < DN_TCP_WHEEL_SLOTS; i++) {
 		uint64_t tick = w->tick + i;
 		for (struct dn_tcp_conn *c = w->slot[tick & MASK]; c; c = c->wnext) {

@@ -278,6 +278,20 @@ static void up_freed(void *ctx, struct dn_tcp_conn *c, void *owner)
 
 static void check_invariants(struct sim *m, struct sim_side *sd)
 {
+	uint32_t linked = 0;
+	for (struct dn_tcp_conn *c = sd->st.tcp.all; c; c = c->anext) {
+		linked += c->in_wheel;
+		uint64_t e = 0;
+		for (int t = 0; t < DN_TCP_NTIMERS; t++)
+			if (c->timer[t] && (!e || c->timer[t] < e))
+				e = c->timer[t];
+		if ((e != 0) != c->in_wheel || (e && e != c->wdeadline))
+			FAIL(m, "side %d: timer wheel out of step with timers",
+			     sd->idx);
+	}
+	if (linked != sd->st.tcp.wheel.count)
+		FAIL(m, "side %d: wheel count %u, linked %u", sd->idx,
+		     sd->st.tcp.wheel.count, linked);
 	for (struct dn_tcp_conn *c = sd->st.tcp.all; c; c = c->anext) {
 		if (c->state == DN_TCP_LISTEN || c->state == DN_TCP_CLOSED ||
 		    (c->flags & DN_TCPF_FREED))
