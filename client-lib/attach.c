@@ -404,14 +404,12 @@ void dnl_sock_changed(struct dnl_sock *s)
 
 unsigned dnl_sock_ev(struct dnl_sock *s, int *conn_result, int *reset_err)
 {
-	struct dnl_att *a = s->att;
-	pthread_mutex_lock(&a->mu);
-	unsigned ev = s->ev;
+	/* Lock-free: the data path asks on every call. */
+	unsigned ev = atomic_load_explicit(&s->ev, memory_order_acquire);
 	if (conn_result)
-		*conn_result = s->conn_result;
+		*conn_result = (ev & DNL_SEV_CONNECTED) ? s->conn_result : 0;
 	if (reset_err)
-		*reset_err = s->reset_err;
-	pthread_mutex_unlock(&a->mu);
+		*reset_err = (ev & DNL_SEV_RESET) ? s->reset_err : 0;
 	return ev;
 }
 
@@ -722,16 +720,16 @@ static void sock_event(struct dnl_sock *s, const struct dn_evt *e)
 		s->ev |= DNL_SEV_WRITABLE;
 		break;
 	case DN_EVT_CONNECTED:
-		s->ev |= DNL_SEV_CONNECTED;
 		s->conn_result = e->result;
+		s->ev |= DNL_SEV_CONNECTED;
 		break;
 	case DN_EVT_ACCEPTABLE:
 		s->ev |= DNL_SEV_ACCEPTABLE;
 		break;
 	case DN_EVT_RESET:
 		dnl_debug("socket %u: reset (%s)", s->id, strerror(e->result));
-		s->ev |= DNL_SEV_RESET;
 		s->reset_err = e->result > 0 ? e->result : ECONNRESET;
+		s->ev |= DNL_SEV_RESET;
 		break;
 	case DN_EVT_CLOSED:
 		s->ev |= DNL_SEV_CLOSED;

@@ -44,9 +44,11 @@ struct dnl_sock {
 	int registered;             /* in the attachment's table (mu) */
 	pthread_cond_t cv;          /* waiters on this socket sleep here */
 	int waiters;                /* mu */
-	unsigned ev;                /* DNL_SEV_* seen (mu) */
-	int conn_result;            /* EVT_CONNECTED result (mu) */
-	int reset_err;              /* EVT_RESET result, 0 = none (mu) */
+	/* DNL_SEV_* seen; written under mu, read without it on the data
+	 * path (the results are stored before their bit is set). */
+	_Atomic unsigned ev;
+	_Atomic int conn_result;    /* EVT_CONNECTED result */
+	_Atomic int reset_err;      /* EVT_RESET result, 0 = none */
 	int queued;                 /* on the ready list (library mutex) */
 	struct dnl_sock *hnext;     /* hash chain (mu) */
 	struct dnl_sock *rnext;     /* ready list (library mutex) */
