@@ -141,6 +141,7 @@ int dn_tcp_init(struct dn_stack *st)
 	c->syn_backlog_max = 1024;
 	c->eph_lo = 32768;
 	c->eph_hi = 60999;
+	c->passive_rx_max = 1u << 20;
 
 	uint32_t n = 1;
 	while (n < c->max_conns)

@@ -185,6 +185,10 @@ struct dn_tcp_conf {
 	uint32_t max_conns;          /* all connections, incl. TIME-WAIT */
 	uint16_t syn_backlog_max;    /* cap on a listener's SYN queue */
 	uint16_t eph_lo, eph_hi;     /* ephemeral port range, inclusive */
+	/* Largest rx ring attach() will give a passive connection: sets the
+	 * window scale offered in SYN,ACKs, before the ring is known
+	 * (default 1 MiB). */
+	uint32_t passive_rx_max;
 };
 
 /* ---- upcalls: set by the owner (the app manager) ----

@@ -520,8 +520,9 @@ static void listen_input(struct dn_stack *st, struct dn_tcp_conn *l,
 	c->tx_seq = c->iss + 1;
 	syn_options(c, s, true);
 	if (c->flags & DN_TCPF_WS) {
-		/* Assume rings up to 1 MiB until attach(). */
-		c->rcv_wscale = 5;
+		/* The ring comes with attach(), after the handshake: scale
+		 * for the largest one it may be. */
+		c->rcv_wscale = dn_tcp_pick_wscale(c);
 	}
 	c->snd_wnd = s->wnd;   /* never scaled in a SYN (RFC 7323 2.2) */
 	c->max_snd_wnd = c->snd_wnd;
@@ -786,10 +787,6 @@ static void conn_input(struct dn_tcp_conn *c, struct dn_tcp_seg *s)
 				dn_tcp_send_rst_conn(c);
 				dn_tcp_done(c);
 				return;
-			}
-			if (c->flags & DN_TCPF_WS) {
-				/* The ring is known now; the scale we
-				 * announced stays (RFC 7323 2.2). */
 			}
 		} else {
 			connected_up = true;

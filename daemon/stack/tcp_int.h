@@ -228,6 +228,7 @@ uint32_t dn_tcp_rcv_window(struct dn_tcp_conn *c);
 void dn_tcp_send_syn_cookie(struct dn_stack *st, const struct dn_tcp_seg *s,
 			    uint32_t isn, uint16_t mss);
 uint16_t dn_tcp_our_mss(struct dn_stack *st);
+uint8_t dn_tcp_pick_wscale(struct dn_tcp_conn *c);
 uint32_t dn_tcp_flight(const struct dn_tcp_conn *c);
 /* Data bytes in the tx ring not sent yet. */
 uint32_t dn_tcp_unsent(struct dn_tcp_conn *c);

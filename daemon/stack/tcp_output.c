@@ -317,9 +317,9 @@ static void syn_opts(struct dn_tcp_conn *c, struct seg_out *o)
 }
 
 /* The scale we offer: enough for the rx ring (RFC 7323 2.2). */
-static uint8_t pick_wscale(struct dn_tcp_conn *c)
+uint8_t dn_tcp_pick_wscale(struct dn_tcp_conn *c)
 {
-	uint32_t size = c->rx ? c->rx->size : (1u << 20);
+	uint32_t size = c->rx ? c->rx->size : c->st->tcp.conf.passive_rx_max;
 	uint8_t s = 0;
 	while (s < DN_TCP_MAX_WSCALE && ((uint32_t)0xffff << s) < size)
 		s++;
@@ -332,7 +332,7 @@ void dn_tcp_send_syn(struct dn_tcp_conn *c)
 	memset(&o, 0, sizeof(o));
 	bool active = c->state == DN_TCP_SYN_SENT;
 	if (active && dn_tcp_of(c)->conf.wscale && c->backoff == 0)
-		c->rcv_wscale = pick_wscale(c);
+		c->rcv_wscale = dn_tcp_pick_wscale(c);
 	o.seq = c->iss;
 	o.flags = DN_TH_SYN;
 	if (!active) {
