@@ -184,16 +184,16 @@ static void conn_free_now(struct dn_tcp_conn *c);
 void dn_tcp_fini(struct dn_stack *st)
 {
 	struct dn_tcp *t = &st->tcp;
-	while (t->reap) {
-		struct dn_tcp_conn *c = t->reap;
-		t->reap = c->qnext;
-		conn_free_now(c);
-	}
+	/* Everything goes, reap list or not (its entries are still on the
+	 * all list); freed() upcalls calling the API only mark things. */
+	t->depth++;
 	while (t->all) {
 		struct dn_tcp_conn *c = t->all;
 		c->flags |= DN_TCPF_FREED;
 		conn_free_now(c);
 	}
+	t->reap = NULL;
+	t->depth = 0;
 	free(t->ht);
 	t->ht = NULL;
 }
