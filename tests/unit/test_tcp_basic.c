@@ -740,6 +740,7 @@ Suite *tcp_basic_suite(void)
 {
 	Suite *s = suite_create("tcp_basic");
 	TCase *tc = tcase_create("core");
+	tcase_set_timeout(tc, 30);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_tcp_active_open_options);
 	tcase_add_test(tc, test_tcp_syn_has_options);

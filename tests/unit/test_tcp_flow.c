@@ -487,6 +487,7 @@ Suite *tcp_flow_suite(void)
 {
 	Suite *s = suite_create("tcp_flow");
 	TCase *tc = tcase_create("flow");
+	tcase_set_timeout(tc, 30);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_tcp_seq_wrap_receive);
 	tcase_add_test(tc, test_tcp_seq_wrap_send);
@@ -508,6 +509,7 @@ Suite *tcp_flow_suite(void)
 	tcase_add_test(tc, test_tcp_cubic_grows_after_loss);
 	suite_add_tcase(s, tc);
 	TCase *tc2 = tcase_create("small_ring");
+	tcase_set_timeout(tc2, 30);
 	tcase_add_checked_fixture(tc2, setup_small, teardown);
 	tcase_add_test(tc2, test_tcp_receive_window_fills_and_updates);
 	suite_add_tcase(s, tc2);

@@ -235,6 +235,7 @@ Suite *tcp_states_suite(void)
 {
 	Suite *s = suite_create("tcp_states");
 	TCase *tc = tcase_create("matrix");
+	tcase_set_timeout(tc, 30);
 	tcase_add_checked_fixture(tc, setup, teardown);
 #define ADD(S)                                          \
 	tcase_add_test(tc, test_tcp_rst_in_##S);        \
