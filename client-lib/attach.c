@@ -148,12 +148,14 @@ static void efd_drain(int fd)
  * ended and what the daemon reported, for operators chasing a reset. */
 void dnl_debug(const char *fmt, ...)
 {
-	static int on = -1;
-	if (on < 0) {
+	static _Atomic int on = -1;
+	int v = atomic_load_explicit(&on, memory_order_relaxed);
+	if (v < 0) {
 		const char *e = getenv("DILLNET_DEBUG");
-		on = e && *e && *e != '0';
+		v = e && *e && *e != '0';
+		atomic_store_explicit(&on, v, memory_order_relaxed);
 	}
-	if (!on)
+	if (!v)
 		return;
 	char buf[256];
 	va_list ap;
