@@ -316,13 +316,13 @@ static int tx_ready(void *arg)
 	struct tcp_conn *c = arg;
 	return dn_ring_writable(&c->tx) != 0 ||
 	       ((dn_ring_flags(&c->rx) | dn_ring_flags(&c->tx)) & DN_RING_F_RESET) ||
-	       (c->s.ev & DNL_SEV_RESET);
+	       (c->s.ev & (DNL_SEV_RESET | DNL_SEV_CLOSED));
 }
 
 static int acceptable(void *arg)
 {
 	struct tcp_listener *l = arg;
-	return (l->s.ev & (DNL_SEV_ACCEPTABLE | DNL_SEV_RESET)) != 0;
+	return (l->s.ev & (DNL_SEV_ACCEPTABLE | DNL_SEV_RESET | DNL_SEV_CLOSED)) != 0;
 }
 
 static int connect_impl(const struct ipaddr *addr, struct tcp_storage *mem,
@@ -458,7 +458,9 @@ static int accept_impl(int s, struct ipaddr *addr, struct tcp_storage *mem,
 				  deadline) < 0)
 			goto fail;
 		int rerr = 0;
-		if (dnl_sock_ev(&l->s, NULL, &rerr) & DNL_SEV_RESET) {
+		unsigned lev = dnl_sock_ev(&l->s, NULL, &rerr);
+		if (lev & (DNL_SEV_RESET | DNL_SEV_CLOSED)) {
+			/* The daemon dropped the listener. */
 			errno = rerr ? rerr : ECONNRESET;
 			goto fail;
 		}
@@ -547,6 +549,13 @@ static int conn_bsendl(struct dnl_handle *h, struct iolist *first,
 			}
 			if ((e = conn_broken(c)) != 0) {
 				errno = e;
+				goto fail;
+			}
+			if (dnl_sock_ev(&c->s, NULL, NULL) & DNL_SEV_CLOSED) {
+				/* The daemon let go of the connection (both
+				 * FINs are through): nobody takes bytes any
+				 * more. */
+				errno = ECONNRESET;
 				goto fail;
 			}
 			size_t w = dn_ring_write(&c->tx, p, n);
