@@ -83,6 +83,10 @@ struct sim {
 	double f_loss;
 	uint64_t f_delay;
 	int f_cc;
+	uint64_t f_rate;          /* bottleneck bytes/s per direction, 0: none */
+	uint32_t f_qlimit;        /* its queue, in frames */
+	uint64_t link_free[2];    /* when the bottleneck is free, per direction */
+	uint64_t qdrops;
 	uint64_t data_done_us;   /* when every stream was delivered */
 };
 
@@ -192,6 +196,19 @@ static void sim_xmit(void *ctx, void *frame, uint16_t len)
 			buf[at] ^= (uint8_t)(1u << (rnd(m) % 8));
 		}
 		uint64_t d = m->delay + (m->jitter ? rnd(m) % (m->jitter + 1) : 0);
+		if (m->f_rate) {
+			/* A bottleneck with a drop-tail queue: serialise, and
+			 * drop when more than f_qlimit frames wait. */
+			uint64_t tx_us = (uint64_t)len * 1000000 / m->f_rate;
+			uint64_t startt = m->link_free[to] > m->now ?
+					  m->link_free[to] : m->now;
+			if ((startt - m->now) / (tx_us ? tx_us : 1) >= m->f_qlimit) {
+				m->qdrops++;
+				continue;
+			}
+			m->link_free[to] = startt + tx_us;
+			d += m->link_free[to] - m->now;
+		}
 		enqueue(m, to, buf, len, d);
 	}
 	sim_release(ctx, frame);
@@ -694,7 +711,8 @@ static const char *run_seed(struct sim *m, uint64_t seed)
 
 /* Bulk transfers on a clean (or lightly lossy) link: the windows and the
  * congestion control must get the data through in a sane virtual time. */
-static uint64_t bulk(int cc, double loss, uint64_t bytes, uint64_t delay)
+static uint64_t bulk_rate(int cc, double loss, uint64_t bytes, uint64_t delay,
+			  uint64_t rate, uint32_t qlimit, uint64_t *rtos)
 {
 	struct sim *m = calloc(1, sizeof(*m));
 	m->q = malloc(sizeof(struct sim_pkt) * SIM_MAXQ);
@@ -705,21 +723,52 @@ static uint64_t bulk(int cc, double loss, uint64_t bytes, uint64_t delay)
 	m->f_loss = loss;
 	m->f_delay = delay;
 	m->f_cc = cc;
+	m->f_rate = rate;
+	m->f_qlimit = qlimit;
+	m->link_free[0] = m->link_free[1] = 0;
+	m->qdrops = 0;
 	const char *r = run_seed(m, 424242);
 	m->q = q;
 	ck_assert_msg(r[0] == 0, "bulk %s loss %.3f: %s", dn_tcp_cc_name(cc),
 		      loss, r);
 	uint64_t t = m->data_done_us;
 	if (getenv("DN_SIM_VERBOSE"))
-		fprintf(stderr, "bulk %s loss %.3f: %" PRIu64 " bytes each way in %"
-			PRIu64 " us virtual, retransmits A %" PRIu64 " B %" PRIu64 "\n",
-			dn_tcp_cc_name(cc), loss, bytes, t,
+		fprintf(stderr, "bulk %s loss %.3f rate %" PRIu64 ": %" PRIu64
+			" bytes each way in %" PRIu64 " us virtual, retransmits A %"
+			PRIu64 " B %" PRIu64 ", RTOs %" PRIu64 ", queue drops %"
+			PRIu64 "\n", dn_tcp_cc_name(cc), loss, rate, bytes, t,
 			m->s[0].st.tcp.ctr[DN_TCP_C_RETRANS_SEGS],
-			m->s[1].st.tcp.ctr[DN_TCP_C_RETRANS_SEGS]);
+			m->s[1].st.tcp.ctr[DN_TCP_C_RETRANS_SEGS],
+			m->s[0].st.tcp.ctr[DN_TCP_C_RTO_FIRED] +
+			m->s[1].st.tcp.ctr[DN_TCP_C_RTO_FIRED], m->qdrops);
+	if (rtos)
+		*rtos = m->s[0].st.tcp.ctr[DN_TCP_C_RTO_FIRED] +
+			m->s[1].st.tcp.ctr[DN_TCP_C_RTO_FIRED];
 	free(m->q);
 	free(m);
 	return t;
 }
+
+static uint64_t bulk(int cc, double loss, uint64_t bytes, uint64_t delay)
+{
+	return bulk_rate(cc, loss, bytes, delay, 0, 0, NULL);
+}
+
+START_TEST(test_tcp_sim_bulk_bottleneck)
+{
+	/* 10 Mbit/s each way, 20 ms RTT, 40-frame drop-tail queue: losses
+	 * come from congestion.  3 MB each way needs 2.4 s at line rate;
+	 * recovery must keep the pipe busy without a stream of RTOs. */
+	for (int cc = 0; cc < DN_TCP_NCC; cc++) {
+		uint64_t rtos = 0;
+		uint64_t t = bulk_rate(cc, 0, 3000000, 10000, 1250000, 40, &rtos);
+		ck_assert_msg(t > 2400000 && t < 6000000, "%s took %" PRIu64 " us",
+			      dn_tcp_cc_name(cc), t);
+		ck_assert_msg(rtos <= 20, "%s: %" PRIu64 " RTOs", dn_tcp_cc_name(cc),
+			      rtos);
+	}
+}
+END_TEST
 
 START_TEST(test_tcp_sim_bulk_clean)
 {
@@ -789,6 +838,7 @@ Suite *tcp_sim_suite(void)
 	tcase_add_test(tc, test_tcp_sim_seeds);
 	tcase_add_test(tc, test_tcp_sim_bulk_clean);
 	tcase_add_test(tc, test_tcp_sim_bulk_lossy);
+	tcase_add_test(tc, test_tcp_sim_bulk_bottleneck);
 	suite_add_tcase(s, tc);
 	return s;
 }
