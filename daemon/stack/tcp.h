@@ -107,6 +107,7 @@ enum dn_tcp_drop {
 	X(RTO_FIRED, "rto_fired")                  \
 	X(FAST_RETRANS, "fast_retransmits")        \
 	X(SACK_RECOVERIES, "sack_recoveries")      \
+	X(LOST_RETRANS, "lost_retransmits")        \
 	X(ACTIVE_OPENS, "active_opens")            \
 	X(PASSIVE_OPENS, "passive_opens")          \
 	X(ESTABLISHED, "established")              \

@@ -207,6 +207,8 @@ static void enter_recovery(struct dn_tcp_conn *c)
 		if (len) {
 			dn_tcp_send_range(c, c->snd_una, len, true);
 			c->high_rxt = c->snd_una + len;
+			c->rxt_mark = c->snd_max;
+			c->flags |= DN_TCPF_RXT_MARK;
 		}
 	} else {
 		/* RFC 6582 3.2 step 2 / RFC 5681 3.2. */
@@ -238,8 +240,21 @@ static bool process_ack(struct dn_tcp_conn *c, const struct dn_tcp_seg *s,
 		dn_tcp_send_challenge_ack(c);
 		return false;
 	}
-	if ((c->flags & DN_TCPF_SACK) && s->opt.nsack)
+	if ((c->flags & DN_TCPF_SACK) && s->opt.nsack) {
 		dn_tcp_sack_update(c, &s->opt);
+		/* Lost retransmission: data sent after we resent the hole at
+		 * snd_una is SACKed while the hole stays.  Resend it now
+		 * rather than wait for the RTO (the idea behind RFC 8985's
+		 * time-based detection, here by sequence). */
+		if ((c->flags & (DN_TCPF_RECOVERY | DN_TCPF_RXT_MARK)) ==
+		    (DN_TCPF_RECOVERY | DN_TCPF_RXT_MARK) &&
+		    ack == c->snd_una && c->nsb &&
+		    DN_SEQ_GT(c->sb[c->nsb - 1].end, c->rxt_mark)) {
+			c->flags &= ~DN_TCPF_RXT_MARK;
+			c->high_rxt = c->snd_una;
+			DN_TCP_CTR(c->st, LOST_RETRANS);
+		}
+	}
 
 	uint32_t wnd = (uint32_t)s->wnd << c->snd_wscale;
 	bool wnd_update = DN_SEQ_LT(c->snd_wl1, s->seq) ||
@@ -277,6 +292,7 @@ static bool process_ack(struct dn_tcp_conn *c, const struct dn_tcp_seg *s,
 			} else if (c->flags & DN_TCPF_SACK) {
 				if (DN_SEQ_LT(c->high_rxt, c->snd_una))
 					c->high_rxt = c->snd_una;
+				c->flags &= ~DN_TCPF_RXT_MARK;
 			} else {
 				/* Partial ACK (RFC 6582 3.2 step 5): resend the
 				 * next hole, deflate by the amount acked. */

@@ -33,8 +33,8 @@
 #define DN_TCP_MAX_WSCALE 14       /* RFC 7323 2.3 */
 #define DN_TCP_DEFAULT_MSS 536     /* RFC 9293 3.7.1 when no MSS option */
 #define DN_TCP_MIN_MSS 88          /* floor against tiny MSS / PMTU abuse */
-#define DN_TCP_OOO_MAX 8           /* out-of-order ranges kept per conn */
-#define DN_TCP_SACK_MAX 8          /* scoreboard ranges per conn */
+#define DN_TCP_OOO_MAX 32          /* out-of-order ranges kept per conn */
+#define DN_TCP_SACK_MAX 32         /* scoreboard ranges per conn */
 #define DN_TCP_DUPTHRESH 3         /* RFC 5681 / 6675 */
 #define DN_TCP_TS_HZ 1000          /* timestamp clock: 1 ms (RFC 7323 5.4) */
 #define DN_TCP_PAWS_IDLE_US (24ull * 24 * 3600 * 1000000) /* RFC 7323 5.5 */
@@ -88,6 +88,7 @@ struct dn_tcp_range { uint32_t start, end; };
 #define DN_TCPF_WAS_ATTACHED 0x80000 /* rings belong to an owner */
 #define DN_TCPF_LOSS        0x100000 /* after RTO: go-back-N */
 #define DN_TCPF_OWNED       0x200000 /* the owner holds a handle */
+#define DN_TCPF_RXT_MARK    0x400000 /* rxt_mark valid */
 
 struct dn_tcp_conn {
 	struct dn_stack *st;
@@ -148,6 +149,7 @@ struct dn_tcp_conn {
 	uint32_t cwnd, ssthresh;
 	uint32_t recover;        /* NewReno / RFC 6675 RecoveryPoint */
 	uint32_t high_rxt;       /* RFC 6675 HighRxt */
+	uint32_t rxt_mark;       /* snd_max when snd_una's hole was resent */
 	uint32_t dupacks;
 	uint32_t bytes_acked;    /* for CA byte counting */
 	const struct dn_tcp_cc_ops *cc;
@@ -255,6 +257,8 @@ uint32_t dn_tcp_sack_pipe(const struct dn_tcp_conn *c);
 /* RFC 6675 NextSeg() for retransmission: a lost, unSACKed, not yet
  * retransmitted range; false when none. */
 bool dn_tcp_sack_next_lost(const struct dn_tcp_conn *c, uint32_t *seq,
+			   uint32_t *len);
+bool dn_tcp_sack_next_hole(const struct dn_tcp_conn *c, uint32_t *seq,
 			   uint32_t *len);
 bool dn_tcp_sack_loss_detected(const struct dn_tcp_conn *c);
 /* Receiver side: SACK blocks to send. */

@@ -478,6 +478,10 @@ void dn_tcp_output(struct dn_tcp_conn *c)
 						ll = c->mss;
 					dn_tcp_send_range(c, ls, ll, true);
 					c->high_rxt = ls + ll;
+					if (ls == c->snd_una) {
+						c->rxt_mark = c->snd_max;
+						c->flags |= DN_TCPF_RXT_MARK;
+					}
 					continue;
 				}
 			}
@@ -502,8 +506,20 @@ void dn_tcp_output(struct dn_tcp_conn *c)
 			else if (c->snd_nxt + len == c->fin_seq)
 				fin = true;
 		}
-		if (len == 0 && !fin)
+		if (len == 0 && !fin) {
+			/* RFC 6675 NextSeg() rule 3: nothing lost and no new
+			 * data to send: fill a hole below the highest SACK. */
+			uint32_t hs, hl;
+			if (sackrec && cwnd_room >= c->mss &&
+			    dn_tcp_sack_next_hole(c, &hs, &hl)) {
+				if (hl > c->mss)
+					hl = c->mss;
+				dn_tcp_send_range(c, hs, hl, true);
+				c->high_rxt = hs + hl;
+				continue;
+			}
 			break;
+		}
 		if (len < c->mss && !fin) {
 			bool rexmit = DN_SEQ_LT(c->snd_nxt, c->snd_max);
 			bool outstanding = c->snd_max != c->snd_una;

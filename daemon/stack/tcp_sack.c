@@ -163,6 +163,24 @@ bool dn_tcp_sack_next_lost(const struct dn_tcp_conn *c, uint32_t *seq,
 	return false;
 }
 
+/* RFC 6675 4 NextSeg() rule 3: the first unSACKed octet above HighRxt
+ * and below the highest SACKed one, lost or not. */
+bool dn_tcp_sack_next_hole(const struct dn_tcp_conn *c, uint32_t *seq,
+			   uint32_t *len)
+{
+	uint32_t a = DN_SEQ_MAX(c->snd_una, c->high_rxt);
+	for (int i = 0; i < c->nsb; i++) {
+		uint32_t b = c->sb[i].start;
+		if (DN_SEQ_LT(a, b)) {
+			*seq = a;
+			*len = b - a;
+			return true;
+		}
+		a = DN_SEQ_MAX(a, c->sb[i].end);
+	}
+	return false;
+}
+
 /* Receiver: the range holding the latest arrival first (RFC 2018 4), then
  * the others in sequence order. */
 int dn_tcp_sack_blocks(const struct dn_tcp_conn *c, uint32_t blk[][2], int max)

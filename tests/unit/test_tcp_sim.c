@@ -741,6 +741,19 @@ static uint64_t bulk_rate(int cc, double loss, uint64_t bytes, uint64_t delay,
 			m->s[1].st.tcp.ctr[DN_TCP_C_RETRANS_SEGS],
 			m->s[0].st.tcp.ctr[DN_TCP_C_RTO_FIRED] +
 			m->s[1].st.tcp.ctr[DN_TCP_C_RTO_FIRED], m->qdrops);
+	if (getenv("DN_SIM_VERBOSE"))
+		for (int i = 0; i < 2; i++)
+			fprintf(stderr, "  side %d: fast_retrans %" PRIu64 " sack_rec %"
+				PRIu64 " lost_rxt %" PRIu64 " dupsegs %" PRIu64
+				" ooo %" PRIu64 "\n", i,
+				m->s[i].st.tcp.ctr[DN_TCP_C_FAST_RETRANS],
+				m->s[i].st.tcp.ctr[DN_TCP_C_SACK_RECOVERIES],
+				m->s[i].st.tcp.ctr[DN_TCP_C_LOST_RETRANS],
+				m->s[i].st.tcp.ctr[DN_TCP_C_DUP_SEGS],
+				m->s[i].st.tcp.ctr[DN_TCP_C_OOO_SEGS]);
+	for (int i = 0; i < 2 && getenv("DN_SIM_VERBOSE"); i++)
+		fprintf(stderr, "  side %d: ooo_full %" PRIu64 "\n", i,
+			m->s[i].st.tcp.drop[DN_TCP_DROP_OOO_FULL]);
 	if (rtos)
 		*rtos = m->s[0].st.tcp.ctr[DN_TCP_C_RTO_FIRED] +
 			m->s[1].st.tcp.ctr[DN_TCP_C_RTO_FIRED];
