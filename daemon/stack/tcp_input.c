@@ -208,6 +208,7 @@ static void enter_recovery(struct dn_tcp_conn *c)
 			dn_tcp_send_range(c, c->snd_una, len, true);
 			c->high_rxt = c->snd_una + len;
 			c->rxt_mark = c->snd_max;
+			c->rxt_hole_end = c->high_rxt;
 			c->flags |= DN_TCPF_RXT_MARK;
 		}
 	} else {
@@ -241,18 +242,33 @@ static bool process_ack(struct dn_tcp_conn *c, const struct dn_tcp_seg *s,
 		return false;
 	}
 	if ((c->flags & DN_TCPF_SACK) && s->opt.nsack) {
+		/* Lost retransmission: new data sent after we resent the
+		 * hole at snd_una (above rxt_mark) gets SACKed while that
+		 * hole stays (later holes' SACKs prove nothing: their
+		 * originals were sent before).
+		 * Resend it now rather than wait for the RTO (the idea of
+		 * RFC 8985, by transmission order instead of time). */
+		bool watch = (c->flags & (DN_TCPF_RECOVERY | DN_TCPF_RXT_MARK)) ==
+			     (DN_TCPF_RECOVERY | DN_TCPF_RXT_MARK);
+		uint32_t before = 0;
+		if (watch)
+			before = dn_tcp_sack_bytes_in(c, c->rxt_mark, c->snd_max);
 		dn_tcp_sack_update(c, &s->opt);
-		/* Lost retransmission: data sent after we resent the hole at
-		 * snd_una is SACKed while the hole stays.  Resend it now
-		 * rather than wait for the RTO (the idea behind RFC 8985's
-		 * time-based detection, here by sequence). */
-		if ((c->flags & (DN_TCPF_RECOVERY | DN_TCPF_RXT_MARK)) ==
-		    (DN_TCPF_RECOVERY | DN_TCPF_RXT_MARK) &&
-		    ack == c->snd_una && c->nsb &&
-		    DN_SEQ_GT(c->sb[c->nsb - 1].end, c->rxt_mark)) {
-			c->flags &= ~DN_TCPF_RXT_MARK;
-			c->high_rxt = c->snd_una;
+		if (watch && ack == c->snd_una &&
+		    dn_tcp_sack_bytes_in(c, c->rxt_mark, c->snd_max) > before) {
+			/* Resend just that hole (the others' retransmissions
+			 * may still be on their way) and watch it again. */
+			uint32_t len = c->mss;
+			if (c->nsb && DN_SEQ_LT(c->sb[0].start, c->snd_una + len))
+				len = c->sb[0].start - c->snd_una;
 			DN_TCP_CTR(c->st, LOST_RETRANS);
+			if (len && !dn_tcp_sack_is_sacked(c, c->snd_una, NULL)) {
+				dn_tcp_send_range(c, c->snd_una, len, true);
+				if (DN_SEQ_LT(c->high_rxt, c->snd_una + len))
+					c->high_rxt = c->snd_una + len;
+			}
+			c->rxt_mark = c->snd_max;
+			c->rxt_hole_end = c->snd_una + len;
 		}
 	}
 
@@ -292,7 +308,23 @@ static bool process_ack(struct dn_tcp_conn *c, const struct dn_tcp_seg *s,
 			} else if (c->flags & DN_TCPF_SACK) {
 				if (DN_SEQ_LT(c->high_rxt, c->snd_una))
 					c->high_rxt = c->snd_una;
+				/* The new first hole: if already resent, watch
+				 * that retransmission from here on; if not, a
+				 * partial ACK says it is lost (RFC 6582 3.2
+				 * step 5): resend it even when the SACK blocks
+				 * do not (yet) say so. */
 				c->flags &= ~DN_TCPF_RXT_MARK;
+				uint32_t len = c->mss;
+				if (c->nsb && DN_SEQ_LT(c->sb[0].start, c->snd_una + len))
+					len = c->sb[0].start - c->snd_una;
+				if (DN_SEQ_LEQ(c->high_rxt, c->snd_una) && len &&
+				    !dn_tcp_sack_is_sacked(c, c->snd_una, NULL)) {
+					dn_tcp_send_range(c, c->snd_una, len, true);
+					c->high_rxt = c->snd_una + len;
+				}
+				c->rxt_hole_end = c->snd_una + len;
+				c->rxt_mark = c->snd_max;
+				c->flags |= DN_TCPF_RXT_MARK;
 			} else {
 				/* Partial ACK (RFC 6582 3.2 step 5): resend the
 				 * next hole, deflate by the amount acked. */

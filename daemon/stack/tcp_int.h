@@ -150,6 +150,7 @@ struct dn_tcp_conn {
 	uint32_t recover;        /* NewReno / RFC 6675 RecoveryPoint */
 	uint32_t high_rxt;       /* RFC 6675 HighRxt */
 	uint32_t rxt_mark;       /* snd_max when snd_una's hole was resent */
+	uint32_t rxt_hole_end;   /* end of that retransmission */
 	uint32_t dupacks;
 	uint32_t bytes_acked;    /* for CA byte counting */
 	const struct dn_tcp_cc_ops *cc;
@@ -261,6 +262,8 @@ bool dn_tcp_sack_next_lost(const struct dn_tcp_conn *c, uint32_t *seq,
 bool dn_tcp_sack_next_hole(const struct dn_tcp_conn *c, uint32_t *seq,
 			   uint32_t *len);
 bool dn_tcp_sack_loss_detected(const struct dn_tcp_conn *c);
+uint32_t dn_tcp_sack_bytes_in(const struct dn_tcp_conn *c, uint32_t a,
+			      uint32_t b);
 /* Receiver side: SACK blocks to send. */
 int dn_tcp_sack_blocks(const struct dn_tcp_conn *c, uint32_t blk[][2],
 		       int max);

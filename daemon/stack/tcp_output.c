@@ -409,6 +409,22 @@ static void note_sent(struct dn_tcp_conn *c, uint32_t seq, uint32_t len,
 	dn_tcp_timer_rearm_rtx(c);
 }
 
+/* Largest payload for the next segment: the MSS, less room for SACK
+ * blocks while we hold out-of-order data, so that a receiver that is also
+ * sending full segments still reports its holes (RFC 2018 wants the
+ * blocks in every ACK while holes exist). */
+static uint32_t seg_max(const struct dn_tcp_conn *c)
+{
+	uint32_t m = c->mss;
+	if ((c->flags & DN_TCPF_SACK) && c->nooo) {
+		uint32_t nb = c->nooo < 3 ? c->nooo : 3;
+		uint32_t room = 4 + 8 * nb;
+		if (m > room + DN_TCP_MIN_MSS)
+			m -= room;
+	}
+	return m;
+}
+
 /* Send [seq, seq+len) from the ring again (plus FIN if it ends there). */
 void dn_tcp_send_range(struct dn_tcp_conn *c, uint32_t seq, uint32_t len,
 		       bool rexmit)
@@ -427,8 +443,8 @@ void dn_tcp_send_range(struct dn_tcp_conn *c, uint32_t seq, uint32_t len,
 		data_end = c->fin_seq;
 	if (DN_SEQ_GT(seq + len, data_end))
 		len = DN_SEQ_GT(data_end, seq) ? data_end - seq : 0;
-	if (len > c->mss)
-		len = c->mss;
+	if (len > seg_max(c))
+		len = seg_max(c);
 	bool fin = (c->flags & DN_TCPF_FIN_SENT) && seq + len == c->fin_seq;
 	if (!len && !fin)
 		return;
@@ -480,6 +496,7 @@ void dn_tcp_output(struct dn_tcp_conn *c)
 					c->high_rxt = ls + ll;
 					if (ls == c->snd_una) {
 						c->rxt_mark = c->snd_max;
+						c->rxt_hole_end = c->high_rxt;
 						c->flags |= DN_TCPF_RXT_MARK;
 					}
 					continue;
@@ -492,9 +509,10 @@ void dn_tcp_output(struct dn_tcp_conn *c)
 		if (usable > cwnd_room)
 			usable = cwnd_room;
 
+		uint32_t smax = seg_max(c);
 		uint32_t len = avail;
-		if (len > c->mss)
-			len = c->mss;
+		if (len > smax)
+			len = smax;
 		if (len > usable)
 			len = usable;
 
@@ -520,7 +538,7 @@ void dn_tcp_output(struct dn_tcp_conn *c)
 			}
 			break;
 		}
-		if (len < c->mss && !fin) {
+		if (len < smax && !fin) {
 			bool rexmit = DN_SEQ_LT(c->snd_nxt, c->snd_max);
 			bool outstanding = c->snd_max != c->snd_una;
 			if (len < avail) {

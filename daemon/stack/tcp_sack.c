@@ -163,6 +163,21 @@ bool dn_tcp_sack_next_lost(const struct dn_tcp_conn *c, uint32_t *seq,
 	return false;
 }
 
+uint32_t dn_tcp_sack_bytes_in(const struct dn_tcp_conn *c, uint32_t a,
+			      uint32_t b)
+{
+	uint32_t n = 0;
+	if (!DN_SEQ_LT(a, b))
+		return 0;
+	for (int i = 0; i < c->nsb; i++) {
+		uint32_t s = DN_SEQ_MAX(c->sb[i].start, a);
+		uint32_t e = DN_SEQ_MIN(c->sb[i].end, b);
+		if (DN_SEQ_LT(s, e))
+			n += e - s;
+	}
+	return n;
+}
+
 /* RFC 6675 4 NextSeg() rule 3: the first unSACKed octet above HighRxt
  * and below the highest SACKed one, lost or not. */
 bool dn_tcp_sack_next_hole(const struct dn_tcp_conn *c, uint32_t *seq,
