@@ -204,9 +204,9 @@ static void enter_recovery(struct dn_tcp_conn *c)
 			len = 0;
 		else if (c->nsb && DN_SEQ_LT(c->sb[0].start, c->snd_una + len))
 			len = c->sb[0].start - c->snd_una;
-		if (len) {
-			dn_tcp_send_range(c, c->snd_una, len, true);
-			c->high_rxt = c->snd_una + len;
+		uint32_t n = len ? dn_tcp_send_range(c, c->snd_una, len, true) : 0;
+		if (n) {
+			c->high_rxt = c->snd_una + n;
 			c->rxt_mark = c->snd_max;
 			c->rxt_hole_end = c->high_rxt;
 			c->flags |= DN_TCPF_RXT_MARK;
@@ -262,13 +262,13 @@ static bool process_ack(struct dn_tcp_conn *c, const struct dn_tcp_seg *s,
 			if (c->nsb && DN_SEQ_LT(c->sb[0].start, c->snd_una + len))
 				len = c->sb[0].start - c->snd_una;
 			DN_TCP_CTR(c->st, LOST_RETRANS);
-			if (len && !dn_tcp_sack_is_sacked(c, c->snd_una, NULL)) {
-				dn_tcp_send_range(c, c->snd_una, len, true);
-				if (DN_SEQ_LT(c->high_rxt, c->snd_una + len))
-					c->high_rxt = c->snd_una + len;
-			}
+			uint32_t n = 0;
+			if (len && !dn_tcp_sack_is_sacked(c, c->snd_una, NULL))
+				n = dn_tcp_send_range(c, c->snd_una, len, true);
+			if (DN_SEQ_LT(c->high_rxt, c->snd_una + n))
+				c->high_rxt = c->snd_una + n;
 			c->rxt_mark = c->snd_max;
-			c->rxt_hole_end = c->snd_una + len;
+			c->rxt_hole_end = c->snd_una + n;
 		}
 	}
 
@@ -319,7 +319,7 @@ static bool process_ack(struct dn_tcp_conn *c, const struct dn_tcp_seg *s,
 					len = c->sb[0].start - c->snd_una;
 				if (DN_SEQ_LEQ(c->high_rxt, c->snd_una) && len &&
 				    !dn_tcp_sack_is_sacked(c, c->snd_una, NULL)) {
-					dn_tcp_send_range(c, c->snd_una, len, true);
+					len = dn_tcp_send_range(c, c->snd_una, len, true);
 					c->high_rxt = c->snd_una + len;
 				}
 				c->rxt_hole_end = c->snd_una + len;

@@ -223,8 +223,8 @@ void dn_tcp_send_rst_conn(struct dn_tcp_conn *c);
 /* Reply RST to a segment without a connection (RFC 9293 3.10.7.1). */
 void dn_tcp_send_rst_reply(struct dn_stack *st, const struct dn_tcp_seg *s);
 /* Retransmit len bytes starting at seq (data only, FIN if it is there). */
-void dn_tcp_send_range(struct dn_tcp_conn *c, uint32_t seq, uint32_t len,
-		       bool rexmit);
+uint32_t dn_tcp_send_range(struct dn_tcp_conn *c, uint32_t seq, uint32_t len,
+			   bool rexmit);
 void dn_tcp_send_challenge_ack(struct dn_tcp_conn *c);
 void dn_tcp_send_probe(struct dn_tcp_conn *c, bool keepalive);
 uint32_t dn_tcp_rcv_window(struct dn_tcp_conn *c);

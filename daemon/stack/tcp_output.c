@@ -425,15 +425,17 @@ static uint32_t seg_max(const struct dn_tcp_conn *c)
 	return m;
 }
 
-/* Send [seq, seq+len) from the ring again (plus FIN if it ends there). */
-void dn_tcp_send_range(struct dn_tcp_conn *c, uint32_t seq, uint32_t len,
-		       bool rexmit)
+/* Send [seq, seq+len) from the ring again (plus FIN if it ends there),
+ * at most one segment.  Returns the sequence space actually covered
+ * (it may be less than asked: ring, FIN, segment size). */
+uint32_t dn_tcp_send_range(struct dn_tcp_conn *c, uint32_t seq, uint32_t len,
+			   bool rexmit)
 {
 	(void)rexmit;
 	if (DN_SEQ_LT(seq, c->tx_seq)) {
 		uint32_t skip = c->tx_seq - seq;
 		if (skip >= len && !(c->flags & DN_TCPF_FIN_SENT))
-			return;
+			return 0;
 		seq = c->tx_seq;
 		len = skip >= len ? 0 : len - skip;
 	}
@@ -447,10 +449,11 @@ void dn_tcp_send_range(struct dn_tcp_conn *c, uint32_t seq, uint32_t len,
 		len = seg_max(c);
 	bool fin = (c->flags & DN_TCPF_FIN_SENT) && seq + len == c->fin_seq;
 	if (!len && !fin)
-		return;
+		return 0;
 	uint8_t fl = DN_TH_ACK | (fin ? DN_TH_FIN : 0) | (len ? DN_TH_PSH : 0);
 	conn_emit(c, seq, fl, seq - c->tx_seq, len);
 	note_sent(c, seq, len, fin);
+	return len + (fin ? 1 : 0);
 }
 
 static bool fin_state(const struct dn_tcp_conn *c)
@@ -492,8 +495,10 @@ void dn_tcp_output(struct dn_tcp_conn *c)
 				if (dn_tcp_sack_next_lost(c, &ls, &ll)) {
 					if (ll > c->mss)
 						ll = c->mss;
-					dn_tcp_send_range(c, ls, ll, true);
-					c->high_rxt = ls + ll;
+					uint32_t n = dn_tcp_send_range(c, ls, ll, true);
+					if (!n)
+						break;
+					c->high_rxt = ls + n;
 					if (ls == c->snd_una) {
 						c->rxt_mark = c->snd_max;
 						c->rxt_hole_end = c->high_rxt;
@@ -532,8 +537,10 @@ void dn_tcp_output(struct dn_tcp_conn *c)
 			    dn_tcp_sack_next_hole(c, &hs, &hl)) {
 				if (hl > c->mss)
 					hl = c->mss;
-				dn_tcp_send_range(c, hs, hl, true);
-				c->high_rxt = hs + hl;
+				uint32_t n = dn_tcp_send_range(c, hs, hl, true);
+				if (!n)
+					break;
+				c->high_rxt = hs + n;
 				continue;
 			}
 			break;

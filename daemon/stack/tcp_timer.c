@@ -187,15 +187,8 @@ static void on_rtx(struct dn_tcp_conn *c)
 	/* RFC 6298 5.4: retransmit the earliest unacknowledged segment, even
 	 * if the peer's window is now zero (it then acts as a probe). */
 	uint32_t una = c->snd_una;
-	dn_tcp_send_range(c, una, c->mss, true);
-	uint32_t end = c->snd_max;
-	if (c->snd_nxt == una) {
-		/* send_range does not move snd_nxt: do it for what went. */
-		uint32_t sent = c->mss;
-		if (DN_SEQ_GT(una + sent, end))
-			sent = end - una;
-		c->snd_nxt = una + sent;
-	}
+	/* send_range does not move snd_nxt: do it for what went. */
+	c->snd_nxt = una + dn_tcp_send_range(c, una, c->mss, true);
 	dn_tcp_output(c);
 	dn_tcp_timer_set(c, DN_TCP_T_RTX, c->rto_us);
 }
