@@ -565,6 +565,21 @@ void dn_tcp_conn_init_params(struct dn_tcp_conn *c)
 	c->last_rx_us = c->st->now_us;
 }
 
+/* RFC 6928: IW = min(10*MSS, max(2*MSS, 14600)) for 10 segments; other
+ * configured counts are taken as they are. */
+uint32_t dn_tcp_initial_window(const struct dn_tcp_conn *c)
+{
+	uint32_t mss = c->mss;
+	uint32_t segs = c->st->tcp.conf.init_cwnd_segs;
+	uint32_t iw = segs * mss;
+	uint32_t cap = 2 * mss > 14600 ? 2 * mss : 14600;
+	if (segs > 4 && iw > cap)
+		iw = cap;
+	if (iw < mss)
+		iw = mss;
+	return iw;
+}
+
 /* Both sides' options are known: effective MSS, windows, cwnd. */
 void dn_tcp_established(struct dn_tcp_conn *c)
 {
@@ -580,14 +595,8 @@ void dn_tcp_established(struct dn_tcp_conn *c)
 	if (mss < DN_TCP_MIN_MSS)
 		mss = DN_TCP_MIN_MSS;
 	c->mss = (uint16_t)mss;
-	/* RFC 6928: IW = min(10*MSS, max(2*MSS, 14600)). */
-	uint32_t iw = t->conf.init_cwnd_segs * mss;
-	uint32_t cap = 2 * mss > 14600 ? 2 * mss : 14600;
-	if (t->conf.init_cwnd_segs > 4 && iw > cap)
-		iw = cap;
-	if (iw < mss)
-		iw = mss;
-	c->cwnd = iw;
+	c->cwnd = dn_tcp_initial_window(c);
+	c->last_tx_us = c->st->now_us;
 	c->cc->init(c);
 	DN_TCP_CTR(c->st, ESTABLISHED);
 	if (c->flags & DN_TCPF_KEEPALIVE)

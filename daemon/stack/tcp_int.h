@@ -144,6 +144,7 @@ struct dn_tcp_conn {
 	uint8_t backoff;         /* consecutive RTO expirations */
 	uint8_t probes;          /* keepalive / persist probes unanswered */
 	uint64_t last_rx_us;
+	uint64_t last_tx_us;     /* last new data sent (idle restart) */
 
 	/* Congestion control. */
 	uint32_t cwnd, ssthresh;
@@ -199,6 +200,7 @@ uint32_t dn_tcp_isn(struct dn_stack *st, uint32_t laddr, uint16_t lport,
 		    uint32_t faddr, uint16_t fport);
 void dn_tcp_conn_init_params(struct dn_tcp_conn *c);
 void dn_tcp_established(struct dn_tcp_conn *c);
+uint32_t dn_tcp_initial_window(const struct dn_tcp_conn *c);
 /* Child finished the handshake: attach rings, queue for accept.  Returns
  * false (and resets the child) when refused. */
 bool dn_tcp_child_established(struct dn_tcp_conn *c);

@@ -404,6 +404,8 @@ static void note_sent(struct dn_tcp_conn *c, uint32_t seq, uint32_t len,
 		c->rtt_seq = seq;
 		c->rtt_start_us = c->st->now_us;
 	}
+	if (!rexmit)
+		c->last_tx_us = c->st->now_us;
 	if (DN_SEQ_GT(end, c->snd_max))
 		c->snd_max = end;
 	dn_tcp_timer_rearm_rtx(c);
@@ -472,6 +474,15 @@ void dn_tcp_output(struct dn_tcp_conn *c)
 		goto ack;
 	bool sackrec = (c->flags & (DN_TCPF_RECOVERY | DN_TCPF_SACK)) ==
 		       (DN_TCPF_RECOVERY | DN_TCPF_SACK);
+	/* RFC 5681 4.1: after an idle period longer than the RTO, restart
+	 * from RW = min(IW, cwnd) rather than burst a stale window. */
+	if (c->snd_max == c->snd_una &&
+	    c->st->now_us - c->last_tx_us > c->rto_us) {
+		uint32_t rw = dn_tcp_initial_window(c);
+		if (c->cwnd > rw)
+			c->cwnd = rw;
+		c->last_tx_us = c->st->now_us;
+	}
 	for (int guard = 0; guard < 4096; guard++) {
 		size_t q = dn_tcp_tx_queued(c);
 		uint32_t data_end = c->tx_seq + (uint32_t)q;

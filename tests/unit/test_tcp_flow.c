@@ -483,6 +483,32 @@ START_TEST(test_tcp_cubic_grows_after_loss)
 }
 END_TEST
 
+START_TEST(test_tcp_idle_restart_window)
+{
+	struct dn_tcp_conn *c = tcph_active_open(&h, 5000, 0, 65535);
+	static uint8_t d[20 * 1460];
+	tcph_app_write(&h, d, sizeof d);
+	dn_tcp_output_kick(c);
+	struct tcph_out o;
+	uint32_t top = 0;
+	/* Ack everything as it comes: slow start grows cwnd past IW. */
+	for (int round = 0; round < 10 && c->snd_una != c->snd_max; round++) {
+		while (tcph_next(&h, &o))
+			top = o.seq + (uint32_t)o.len;
+		tcph_peer_ack(&h, top, 65535);
+	}
+	ck_assert_uint_eq(c->snd_una, c->snd_max);
+	ck_assert_uint_eq(dn_ring_writable(&h.tx.a), h.ring_size);
+	ck_assert_uint_gt(c->cwnd, 10u * 1460);
+	/* Idle for longer than the RTO: RFC 5681 4.1 restart window. */
+	tcph_advance(&h, c->rto_us + 1000000);
+	tcph_drain(&h);
+	tcph_app_write(&h, d, sizeof d);
+	dn_tcp_output_kick(c);
+	ck_assert_int_eq(tcph_pending(&h), 10);
+}
+END_TEST
+
 Suite *tcp_flow_suite(void)
 {
 	Suite *s = suite_create("tcp_flow");
@@ -507,6 +533,7 @@ Suite *tcp_flow_suite(void)
 	tcase_add_test(tc, test_tcp_repeated_syn_gets_syn_ack);
 	tcase_add_test(tc, test_tcp_synack_retransmitted);
 	tcase_add_test(tc, test_tcp_cubic_grows_after_loss);
+	tcase_add_test(tc, test_tcp_idle_restart_window);
 	suite_add_tcase(s, tc);
 	TCase *tc2 = tcase_create("small_ring");
 	tcase_set_timeout(tc2, 30);
