@@ -49,6 +49,9 @@ struct sim_ep {
 	uint16_t cport;         /* client: its local port */
 	uint64_t to_send, sent, received;
 	bool shut, eof, closed, freed, connected;
+	bool early_close;       /* close right after shutdown if the peer
+				 * sends nothing: TCP drains the tx ring of
+				 * an orphan */
 	int err;
 };
 
@@ -404,7 +407,8 @@ static void app_step(struct sim *m, struct sim_ep *e)
 	uint32_t fl = dn_ring_flags(&e->rx_a);
 	if ((fl & DN_RING_F_EOF) && dn_ring_readable(&e->rx_a) == 0)
 		e->eof = true;
-	if (e->eof && e->shut && !e->closed) {
+	bool early = e->early_close && e->shut && m->ep[e->peer].to_send == 0;
+	if ((e->eof || early) && e->shut && !e->closed) {
 		e->closed = true;
 		dn_tcp_close(e->conn);
 	}
@@ -481,6 +485,7 @@ static void ep_init(struct sim *m, struct sim_ep *e, int side, bool client)
 	e->to_send = rnd(m) % 10 == 0 ? 0 : rndr(m, 1, big);
 	if (m->fixed)
 		e->to_send = m->f_bytes;
+	e->early_close = !m->fixed && rnd(m) % 2;
 }
 
 static void ep_fini(struct sim_ep *e)
