@@ -49,6 +49,8 @@ struct sim_ep {
 	uint16_t cport;         /* client: its local port */
 	uint64_t to_send, sent, received;
 	bool shut, eof, closed, freed, connected;
+	uint64_t read_every;    /* slow reader: read only this often (us) */
+	uint64_t next_read;
 	bool early_close;       /* close right after shutdown if the peer
 				 * sends nothing: TCP drains the tx ring of
 				 * an orphan */
@@ -91,6 +93,7 @@ struct sim {
 	uint64_t link_free[2];    /* when the bottleneck is free, per direction */
 	uint64_t qdrops;
 	uint64_t data_done_us;   /* when every stream was delivered */
+	uint64_t agg[DN_TCP_NCOUNTERS];   /* counters summed over seeds */
 };
 
 static uint64_t rnd(struct sim *m)
@@ -381,7 +384,10 @@ static void app_step(struct sim *m, struct sim_ep *e)
 		}
 	}
 	uint8_t rb[8192];
-	for (;;) {
+	bool may_read = !e->read_every || m->now >= e->next_read;
+	if (may_read && e->read_every)
+		e->next_read = m->now + e->read_every;
+	for (; may_read;) {
 		size_t n = dn_ring_read(&e->rx_a, rb, sizeof(rb));
 		if (n == DN_RING_CORRUPT) {
 			FAIL(m, "ep %d: rx ring corrupt", e->idx);
@@ -486,6 +492,8 @@ static void ep_init(struct sim *m, struct sim_ep *e, int side, bool client)
 	if (m->fixed)
 		e->to_send = m->f_bytes;
 	e->early_close = !m->fixed && rnd(m) % 2;
+	/* A quarter of the apps read slowly: zero windows, persist. */
+	e->read_every = (!m->fixed && rnd(m) % 4 == 0) ? rndr(m, 1, 300) * 1000 : 0;
 }
 
 static void ep_fini(struct sim_ep *e)
@@ -642,6 +650,12 @@ static const char *run_seed(struct sim *m, uint64_t seed)
 		for (int i = 0; i < m->nq; i++)
 			if (m->q[i].at < next)
 				next = m->q[i].at;
+		for (int i = 0; i < m->nep; i++) {
+			struct sim_ep *e = &m->ep[i];
+			if (e->read_every && e->conn && !e->closed &&
+			    e->next_read > m->now && e->next_read < next)
+				next = e->next_read;
+		}
 		bool delivered = true, done = true;
 		for (int i = 0; i < m->nep; i++) {
 			struct sim_ep *e = &m->ep[i];
@@ -707,6 +721,8 @@ static const char *run_seed(struct sim *m, uint64_t seed)
 	}
 	for (int i = 0; i < 2; i++) {
 		dn_tcp_close(m->s[i].listener);
+		for (int k = 0; k < DN_TCP_NCOUNTERS; k++)
+			m->agg[k] += m->s[i].st.tcp.ctr[k];
 		side_fini(&m->s[i]);
 	}
 	for (int i = 0; i < m->nep; i++)
@@ -842,6 +858,10 @@ START_TEST(test_tcp_sim_seeds)
 			failures++;
 		}
 	}
+	if (getenv("DN_SIM_VERBOSE"))
+		for (int k = 0; k < DN_TCP_NCOUNTERS; k++)
+			fprintf(stderr, "tcp_sim total %s %" PRIu64 "\n",
+				dn_tcp_counter_name(k), m->agg[k]);
 	free(m->q);
 	free(m);
 	ck_assert_msg(failures == 0, "%d seed(s) failed; first: %s", failures, msg);
