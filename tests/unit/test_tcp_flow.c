@@ -2,6 +2,7 @@
  * SYN cookies and queues (crafted segments, virtual clock). */
 #include <check.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "tcp_harness.h"
@@ -509,6 +510,44 @@ START_TEST(test_tcp_idle_restart_window)
 }
 END_TEST
 
+START_TEST(test_tcp_ring_corruption_contained)
+{
+	/* The app owns the other index of each ring and may write garbage:
+	 * TCP must notice, count it and not read or write out of bounds. */
+	struct dn_tcp_conn *c = tcph_active_open(&h, 5000, 0, 65535);
+	atomic_store(&h.tx.sh->tail, (uint64_t)1 << 40);
+	dn_tcp_output_kick(c);
+	ck_assert_int_eq(tcph_pending(&h), 0);
+	ck_assert_uint_ge(tcph_ctr(&h, DN_TCP_C_RING_CORRUPT), 1);
+	atomic_store(&h.rx.sh->head, (uint64_t)1 << 41);
+	tcph_peer_data(&h, "abc", 3);
+	ck_assert_uint_ge(tcph_ctr(&h, DN_TCP_C_RING_CORRUPT), 2);
+	struct dn_tcp_conn_info i;
+	dn_tcp_get_info(c, &i);   /* introspection copes too */
+	dn_tcp_abort(c);
+}
+END_TEST
+
+START_TEST(test_tcp_info_queues)
+{
+	struct dn_tcp_conn *c = tcph_active_open(&h, 5000, 0, 65535);
+	tcph_peer_data(&h, "xyz", 3);
+	tcph_app_write(&h, "0123456789", 10);   /* no kick yet */
+	struct dn_tcp_conn_info i;
+	dn_tcp_get_info(c, &i);
+	ck_assert_uint_eq(i.send_q, 10);
+	ck_assert_uint_eq(i.unsent, 10);
+	dn_tcp_output_kick(c);
+	dn_tcp_get_info(c, &i);
+	ck_assert_uint_eq(i.send_q, 10);
+	ck_assert_uint_eq(i.unsent, 0);
+	ck_assert_uint_eq(i.recv_q, 3);
+	ck_assert_ptr_eq(i.owner, &h);
+	ck_assert_int_eq(i.cc, DN_TCP_CC_CUBIC);
+	ck_assert_uint_eq(i.rto_us, c->rto_us);
+}
+END_TEST
+
 Suite *tcp_flow_suite(void)
 {
 	Suite *s = suite_create("tcp_flow");
@@ -534,6 +573,8 @@ Suite *tcp_flow_suite(void)
 	tcase_add_test(tc, test_tcp_synack_retransmitted);
 	tcase_add_test(tc, test_tcp_cubic_grows_after_loss);
 	tcase_add_test(tc, test_tcp_idle_restart_window);
+	tcase_add_test(tc, test_tcp_ring_corruption_contained);
+	tcase_add_test(tc, test_tcp_info_queues);
 	suite_add_tcase(s, tc);
 	TCase *tc2 = tcase_create("small_ring");
 	tcase_set_timeout(tc2, 30);
