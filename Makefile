@@ -120,6 +120,11 @@ APP_LINK = -L$(B) -Wl,-rpath,'$$ORIGIN/..' -Wl,-rpath,$(abspath $(B)) -ldillnet 
 $(B)/examples/%: client-lib/examples/%.c $(LIBSO) client-lib/dillnet.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(APP_LINK)
+# Test programs that speak the protocol themselves (hostile apps) build
+# with proto/ instead of the library.
+$(B)/tests/integ/proto_%: tests/integ/proto_%.c $(PROTO_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(PROTO_SRC)
 $(B)/tests/integ/%: tests/integ/%.c $(LIBSO) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(APP_LINK)

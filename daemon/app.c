@@ -186,6 +186,12 @@ int dn_app_event(struct dn_app *a, const struct dn_evt *e)
 	return rc;
 }
 
+void dn_app_signal(struct dn_app *a)
+{
+	if (!a->dead && a->attached)
+		efd_signal(a->app_efd);
+}
+
 void dn_app_wake_consumer(struct dn_app *a, struct dn_ring *r)
 {
 	if (!a->dead && a->attached && dn_ring_consumer_needs_wakeup(r))

@@ -143,6 +143,9 @@ void dn_apps_cancel_sleep(struct dn_apps *m);
  * After -1 outside a manager callback (handler or hook) the app has been
  * freed already (on_detach ran): do not touch it again. */
 int dn_app_event(struct dn_app *a, const struct dn_evt *e);
+/* Signal the app's eventfd unconditionally (the caller already consumed
+ * the ring's waiting flag with dn_ring_*_needs_wakeup). */
+void dn_app_signal(struct dn_app *a);
 /* After producing into a slot's rx ring or consuming from its tx ring:
  * signal the app if the ring says it sleeps on it. */
 void dn_app_wake_consumer(struct dn_app *a, struct dn_ring *r);

@@ -41,9 +41,10 @@ static uint64_t mono_us(void)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: dillnetd [-c FILE] [-t] [-h] [-V]\n"
+		"usage: dillnetd [-c FILE] [-t [-v]] [-h] [-V]\n"
 		"  -c FILE  configuration file (default %s)\n"
 		"  -t       check the configuration file and exit\n"
+		"  -v       with -t: print the effective configuration, defaults included\n"
 		"  -h       this help\n"
 		"  -V       print the version and exit\n",
 		DN_CONFIG_DEFAULT_PATH);
@@ -222,15 +223,16 @@ int main(int argc, char **argv)
 {
 	struct dn_daemon *d = calloc(1, sizeof(*d));
 	const char *cfgpath = DN_CONFIG_DEFAULT_PATH;
-	int test_only = 0, opt, rc = 1;
+	int test_only = 0, verbose = 0, opt, rc = 1;
 	char err[1024];
 
 	if (!d)
 		return 1;
-	while ((opt = getopt(argc, argv, "c:thV")) != -1) {
+	while ((opt = getopt(argc, argv, "c:tvhV")) != -1) {
 		switch (opt) {
 		case 'c': cfgpath = optarg; break;
 		case 't': test_only = 1; break;
+		case 'v': verbose = 1; break;
 		case 'h': usage(stdout); free(d); return 0;
 		case 'V': printf("dillnetd %s\n", DN_VERSION); free(d); return 0;
 		default: usage(stderr); free(d); return 2;
@@ -248,6 +250,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (test_only) {
+		if (verbose)
+			dn_config_print(&d->cfg, stdout);
 		printf("dillnetd: configuration file %s is valid\n", cfgpath);
 		free(d);
 		return 0;

@@ -431,6 +431,7 @@ static int apps_start(struct dn_daemon *d, char *err, size_t errlen)
 		.nhandlers = dn_tcpsock_nhandlers,
 		.on_command = dn_tcpsock_on_command,
 		.on_detach = dn_tcpsock_on_detach,
+		.on_rescan = dn_tcpsock_on_rescan,
 		.ctx = &d->tsock,
 		.log = &d->log,
 	};

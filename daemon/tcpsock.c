@@ -241,8 +241,9 @@ static void up_readable(void *ctx, struct dn_tcp_conn *c)
 	if (!s || !s->visible || !s->sa->app)
 		return;
 	account(s);
+	/* needs_wakeup consumes the flag, so the signal is unconditional. */
 	if (dn_ring_consumer_needs_wakeup(&s->rx)) {
-		dn_app_wake_consumer(s->sa->app, &s->rx);
+		dn_app_signal(s->sa->app);
 		push_evt(s, DN_EVT_READABLE, 0, 0);   /* last: may tear the app down */
 	}
 }
@@ -254,7 +255,7 @@ static void up_eof(void *ctx, struct dn_tcp_conn *c)
 	if (!s || !s->visible || !s->sa->app)
 		return;
 	/* The EOF flag is set; always tell, a reader may be about to sleep. */
-	dn_app_wake_consumer(s->sa->app, &s->rx);
+	dn_app_signal(s->sa->app);
 	push_evt(s, DN_EVT_READABLE, 0, 1);
 }
 
@@ -266,7 +267,7 @@ static void up_writable(void *ctx, struct dn_tcp_conn *c)
 		return;
 	account(s);
 	if (dn_ring_producer_needs_wakeup(&s->tx)) {
-		dn_app_wake_producer(s->sa->app, &s->tx);
+		dn_app_signal(s->sa->app);
 		push_evt(s, DN_EVT_WRITABLE, 0, 0);
 	}
 }
@@ -278,10 +279,8 @@ static void up_reset(void *ctx, struct dn_tcp_conn *c, int err)
 	if (!s || !s->visible || s->reset_sent)
 		return;
 	s->reset_sent = 1;
-	if (s->sa->app && s->slot != DN_SLOT_NONE) {
-		dn_app_wake_consumer(s->sa->app, &s->rx);
-		dn_app_wake_producer(s->sa->app, &s->tx);
-	}
+	if (s->sa->app)
+		dn_app_signal(s->sa->app);
 	push_evt(s, DN_EVT_RESET, err ? err : ECONNRESET, 0);
 }
 
@@ -511,6 +510,25 @@ int dn_tcpsock_on_command(void *ctx, struct dn_app *a, const struct dn_cmd *c)
 	dn_tcp_output_kick(s->conn);
 	account(s);
 	return 0;
+}
+
+/* The app's command ring overflowed, so hints were lost: look at every
+ * connection's rings as if each had sent TX and RX. */
+void dn_tcpsock_on_rescan(void *ctx, struct dn_app *a)
+{
+	struct sock_app *sa = a->user;
+	if (!sa)
+		return;
+	for (uint32_t i = 0; i < sa->cap; i++) {
+		struct sock *s = sa->socks[i];
+		if (!s || s->kind != SK_CONN || !s->conn || s->app_closed)
+			continue;
+		struct dn_cmd c = { .op = DN_CMD_TX, .sock = s->id };
+		if (dn_tcpsock_on_command(ctx, a, &c) != 0) {
+			dn_app_violation(a, "corrupt ring indices on socket %u", s->id);
+			return;
+		}
+	}
 }
 
 void dn_tcpsock_on_detach(void *ctx, struct dn_app *a)

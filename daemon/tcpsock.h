@@ -65,6 +65,7 @@ extern const struct dn_app_handler_entry dn_tcpsock_handlers[];
 extern const size_t dn_tcpsock_nhandlers;
 int dn_tcpsock_on_command(void *ctx, struct dn_app *a, const struct dn_cmd *c);
 void dn_tcpsock_on_detach(void *ctx, struct dn_app *a);
+void dn_tcpsock_on_rescan(void *ctx, struct dn_app *a);
 
 /* Which app owns a connection, for dillnetctl show connections: fills pid
  * and app id (0 when orphaned or not an app's); returns 0 or -1. */

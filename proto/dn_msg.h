@@ -76,7 +76,7 @@ struct dn_ctl_port {
 struct dn_ctl_arp_entry {
 	uint32_t ip4;
 	uint8_t  mac[6];
-	uint8_t  state;              /* 0 incomplete, 1 reachable, 2 stale */
+	uint8_t  state;              /* 0 incomplete, 1 reachable, 2 stale, 3 failed */
 	uint8_t  pad;
 	uint32_t age_ms;
 	uint32_t queued;             /* packets waiting for resolution */

@@ -44,7 +44,7 @@ static const char *poll_mode_name(uint32_t m, char *buf, size_t n)
 
 static const char *arp_state_name(uint8_t s, char *buf, size_t n)
 {
-	static const char *const names[] = { "incomplete", "reachable", "stale" };
+	static const char *const names[] = { "incomplete", "reachable", "stale", "failed" };
 	if (s < sizeof(names) / sizeof(names[0]))
 		return names[s];
 	snprintf(buf, n, "state-%u", s);

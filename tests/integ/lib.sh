@@ -148,6 +148,12 @@ dn_as_app() {
 	setpriv --reuid="$DN_APP_USER" --regid=dillnet --init-groups -- \
 		env DILLNET_SOCKET="$DN_APP" "$@"
 }
+# For background use (dn_as_app_bg CMD... &): the background subshell
+# becomes the app, so $! is the app's pid.
+dn_as_app_bg() {
+	exec setpriv --reuid="$DN_APP_USER" --regid=dillnet --init-groups -- \
+		env DILLNET_SOCKET="$DN_APP" "$@"
+}
 
 dn_end() {
 	echo "$DN_NAME: $DN_PASS passed, $DN_FAIL failed"
