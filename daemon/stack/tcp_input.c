@@ -561,6 +561,9 @@ static void listen_input(struct dn_stack *st, struct dn_tcp_conn *l,
 		return;
 	c->irs = s->seq;
 	c->rcv_nxt = s->seq + 1;
+	/* The advertised right edge starts at RCV.NXT (it only moves
+	 * forward in sequence space, so it must start in the right half). */
+	c->rcv_adv = c->rcv_nxt;
 	c->iss = dn_tcp_isn(st, c->laddr, c->lport, c->faddr, c->fport);
 	c->snd_una = c->iss;
 	c->snd_nxt = c->iss;

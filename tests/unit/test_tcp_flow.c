@@ -44,6 +44,33 @@ START_TEST(test_tcp_seq_wrap_receive)
 }
 END_TEST
 
+START_TEST(test_tcp_passive_seq_halves)
+{
+	/* Passive opens with the peer's ISN in either half of the sequence
+	 * space and data crossing 2^31 and 2^32 (regression: the advertised
+	 * edge once started at 0 and stuck). */
+	static const uint32_t isns[] = { 0x7ffffff0u, 0xfffffff0u, 0x10u };
+	for (size_t k = 0; k < 3; k++) {
+		if (k) {
+			tcph_fini(&h);
+			tcph_init(&h, 1 << 16);
+		}
+		struct dn_tcp_conn *l;
+		struct dn_tcp_conn *c = tcph_passive_open(&h, 80, isns[k], 0, &l);
+		uint8_t d[100];
+		for (size_t i = 0; i < sizeof d; i++)
+			d[i] = pat(i);
+		for (int n = 0; n < 3; n++)
+			tcph_peer_data(&h, d, sizeof d);
+		uint8_t r[400];
+		ck_assert_uint_eq(tcph_app_read(&h, r, sizeof r), 300);
+		ck_assert(memcmp(r + 200, d, 100) == 0);
+		ck_assert_uint_eq(c->rcv_nxt, isns[k] + 301);
+		dn_tcp_close(l);
+	}
+}
+END_TEST
+
 START_TEST(test_tcp_seq_wrap_send)
 {
 	uint32_t iss = 0xffffffffu - 1000;
@@ -556,6 +583,7 @@ Suite *tcp_flow_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_tcp_seq_wrap_receive);
 	tcase_add_test(tc, test_tcp_seq_wrap_send);
+	tcase_add_test(tc, test_tcp_passive_seq_halves);
 	tcase_add_test(tc, test_tcp_zero_window_persist);
 	tcase_add_test(tc, test_tcp_window_scaling_applied);
 	tcase_add_test(tc, test_tcp_nagle);

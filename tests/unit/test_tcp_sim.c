@@ -687,9 +687,12 @@ static const char *run_seed(struct sim *m, uint64_t seed)
 				struct sim_ep *e = &m->ep[i];
 				o += (size_t)snprintf(b + o, sizeof(b) - o,
 					"; ep %d(%c%s) sent %" PRIu64 "/%" PRIu64
-					" recv %" PRIu64 " %s", i, e->side ? 'B' : 'A',
+					" recv %" PRIu64 " unread %zu%s%s %s", i,
+					e->side ? 'B' : 'A',
 					e->client ? ",client" : "", e->sent,
 					e->to_send, e->received,
+					dn_ring_readable(&e->rx_a),
+					e->eof ? " eof" : "", e->closed ? " closed" : "",
 					e->freed || !e->conn ? "-" :
 					dn_tcp_state_name(dn_tcp_state(e->conn)));
 			}
