@@ -5,9 +5,10 @@
  *   dn_cat listen PORT [PORTFILE]  listen (port 0: the chosen port is
  *                                written to PORTFILE), accept one connection
  *
- * Copies stdin to the connection and then half-closes it (tcp_done), and
- * at the same time copies the connection to stdout until the peer's FIN
- * (brecv's EPIPE); then tcp_close.  Exit 0 only if both directions ended
+ * Sends stdin (a regular file) framed as an 8-byte big-endian length and
+ * the bytes, then half-closes (tcp_done); at the same time receives one
+ * such frame to stdout and expects the peer's FIN after it (brecv's
+ * EPIPE); then tcp_close.  Exit 0 only if both directions ended
  * cleanly; errors are printed with the errno name.  -t SECONDS bounds the
  * whole run (default 120).
  */
@@ -18,54 +19,48 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int64_t deadline;
 static int sock = -1;
 
-/* brecv is all-or-nothing, so the receiver asks for one byte at a time
- * only when it has to; most of the stream moves in large reads guarded by
- * a short deadline and retried. */
+/* brecv is all or nothing, and a receive that times out breaks the
+ * direction for good (the libdill contract), so a stream of unknown length
+ * is framed: an 8-byte big-endian length, the bytes, then the FIN. */
+static int recv_exact(void *buf, size_t n)
+{
+	if (brecv(sock, buf, n, deadline) < 0) {
+		fprintf(stderr, "dn_cat: brecv: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static void *rx_thread(void *arg)
 {
 	static char buf[65536];
 	int *rc = arg;
-	for (;;) {
-		if (brecv(sock, buf, 1, deadline) < 0) {
-			if (errno == EPIPE)
-				break;
-			fprintf(stderr, "dn_cat: brecv: %s\n", strerror(errno));
-			*rc = 1;
+	uint8_t hdr[8];
+	*rc = 1;
+	if (recv_exact(hdr, 8) < 0)
+		return NULL;
+	uint64_t left = 0;
+	for (int i = 0; i < 8; i++)
+		left = left << 8 | hdr[i];
+	while (left) {
+		size_t k = left < sizeof(buf) ? (size_t)left : sizeof(buf);
+		if (recv_exact(buf, k) < 0 || fwrite(buf, 1, k, stdout) != k)
 			return NULL;
-		}
-		if (fwrite(buf, 1, 1, stdout) != 1) {
-			*rc = 1;
-			return NULL;
-		}
-		/* Drain what is already there in bigger pieces (deadline 0:
-		 * never blocks, all or nothing). */
-		size_t want = sizeof(buf);
-		while (want >= 1) {
-			if (brecv(sock, buf, want, 0) == 0) {
-				if (fwrite(buf, 1, want, stdout) != want) {
-					*rc = 1;
-					return NULL;
-				}
-				continue;
-			}
-			if (errno == ETIMEDOUT) {
-				want /= 2;
-				continue;
-			}
-			if (errno == EPIPE)
-				goto done;
-			fprintf(stderr, "dn_cat: brecv: %s\n", strerror(errno));
-			*rc = 1;
-			return NULL;
-		}
+		left -= k;
 	}
-done:
 	fflush(stdout);
+	/* Then the peer's FIN: EPIPE, not more data. */
+	if (brecv(sock, buf, 1, deadline) == 0 || errno != EPIPE) {
+		fprintf(stderr, "dn_cat: expected the end of the stream, got %s\n",
+			errno ? strerror(errno) : "more data");
+		return NULL;
+	}
 	*rc = 0;
 	return NULL;
 }
@@ -129,10 +124,23 @@ int main(int argc, char **argv)
 	int rx_rc = 1;
 	if (pthread_create(&t, NULL, rx_thread, &rx_rc) != 0)
 		return 1;
+	/* stdin must be a regular file: its size goes first. */
 	static char buf[65536];
 	int tx_rc = 0;
+	struct stat stt;
+	if (fstat(0, &stt) < 0 || !S_ISREG(stt.st_mode)) {
+		fprintf(stderr, "dn_cat: stdin must be a regular file\n");
+		return 1;
+	}
+	uint8_t hdr[8];
+	for (int i = 0; i < 8; i++)
+		hdr[i] = (uint8_t)((uint64_t)stt.st_size >> (56 - 8 * i));
+	if (bsend(sock, hdr, 8, deadline) < 0) {
+		fprintf(stderr, "dn_cat: bsend: %s\n", strerror(errno));
+		tx_rc = 1;
+	}
 	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0) {
+	while (!tx_rc && (n = fread(buf, 1, sizeof(buf), stdin)) > 0) {
 		if (bsend(sock, buf, n, deadline) < 0) {
 			fprintf(stderr, "dn_cat: bsend: %s\n", strerror(errno));
 			tx_rc = 1;

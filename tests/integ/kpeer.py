@@ -4,10 +4,13 @@
   kpeer.py listen HOST PORT OUTFILE [INFILE]   accept one connection
   kpeer.py connect HOST PORT OUTFILE [INFILE]  connect
 
-Sends INFILE (or nothing), then shuts down writing; at the same time writes
-everything received to OUTFILE until the peer's FIN.  Prints
+Sends INFILE (or nothing) framed as an 8-byte big-endian length and the
+bytes, then shuts down writing; at the same time receives one such frame
+into OUTFILE and checks that the peer's FIN follows it.  Prints
 "sha256 <hex of received> <bytes>".  Bounded by --timeout (default 120 s)."""
 import hashlib
+import os
+import struct
 import socket
 import sys
 import threading
@@ -37,6 +40,8 @@ def main():
 
     def sender():
         try:
+            size = os.path.getsize(infile) if infile else 0
+            s.sendall(struct.pack("!Q", size))
             if infile:
                 with open(infile, "rb") as f:
                     while True:
@@ -52,6 +57,8 @@ def main():
     t.start()
     h = hashlib.sha256()
     total = 0
+    buf = b""
+    want = None
     with open(outfile, "wb") as out:
         while True:
             try:
@@ -61,9 +68,19 @@ def main():
                 break
             if not b:
                 break
+            if want is None:
+                buf += b
+                if len(buf) < 8:
+                    continue
+                want = struct.unpack("!Q", buf[:8])[0]
+                b = buf[8:]
             h.update(b)
             total += len(b)
             out.write(b)
+    if want is None:
+        err.append("no length header before the FIN")
+    elif total != want:
+        err.append("announced %d bytes, got %d before the FIN" % (want, total))
     t.join(tmo)
     s.close()
     print("sha256 %s %d" % (h.hexdigest(), total), flush=True)
