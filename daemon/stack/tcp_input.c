@@ -693,6 +693,13 @@ static void conn_input(struct dn_tcp_conn *c, struct dn_tcp_seg *s)
 		     (DN_SEQ_GEQ(last, c->rcv_nxt) &&
 		      DN_SEQ_LT(last, c->rcv_nxt + wnd));
 	}
+	/* A pure ACK (no data, SYN, FIN or RST) exactly at our right edge
+	 * is taken too (as the kernel does): a peer that filled our window
+	 * sends its ACKs there.  Below RCV.NXT stays out: keepalive and
+	 * window probes rely on getting an ACK back for that. */
+	if (!ok && seglen == 0 && !rst && (s->flags & DN_TH_ACK) &&
+	    dn_tcp_synchronized(c) && wnd && s->seq == c->rcv_nxt + wnd)
+		ok = true;
 	/* Simultaneous open: the peer's SYN,ACK repeats its SYN at IRS; take
 	 * it (the SYN is trimmed below) so its ACK completes the handshake
 	 * at once instead of after another round trip. */

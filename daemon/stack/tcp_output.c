@@ -221,10 +221,14 @@ void dn_tcp_send_ack(struct dn_tcp_conn *c)
 	    c->state == DN_TCP_SYN_SENT)
 		return;
 	/* While retransmitting, snd_nxt is behind: a pure ACK carries the
-	 * next new sequence number (snd_max) so the peer, which may have
-	 * the retransmitted range already, does not find it out of window
-	 * and drop the acknowledgment in it. */
-	conn_emit(c, c->snd_max, DN_TH_ACK, 0, 0);
+	 * next new sequence number (snd_max), which the peer, possibly
+	 * holding the retransmitted range already, finds in its window;
+	 * but never past the right edge it advertised. */
+	uint32_t seq = c->snd_max;
+	uint32_t edge = c->snd_una + c->snd_wnd;
+	if (DN_SEQ_GT(seq, edge))
+		seq = DN_SEQ_MAX(edge, c->snd_nxt);
+	conn_emit(c, seq, DN_TH_ACK, 0, 0);
 }
 
 void dn_tcp_send_challenge_ack(struct dn_tcp_conn *c)
@@ -445,6 +449,10 @@ uint32_t dn_tcp_send_range(struct dn_tcp_conn *c, uint32_t seq, uint32_t len,
 	uint32_t data_end = c->tx_seq + (uint32_t)q;
 	if ((c->flags & DN_TCPF_FIN_SENT) && DN_SEQ_GT(data_end, c->fin_seq))
 		data_end = c->fin_seq;
+	/* A retransmission never carries new data: that goes through
+	 * dn_tcp_output, within the peer's window. */
+	if (DN_SEQ_GT(data_end, c->snd_max))
+		data_end = c->snd_max;
 	if (DN_SEQ_GT(seq + len, data_end))
 		len = DN_SEQ_GT(data_end, seq) ? data_end - seq : 0;
 	if (len > seg_max(c))
