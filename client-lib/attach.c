@@ -207,6 +207,10 @@ static int pollfd_get_locked(void)
 /* Note that s's readiness may have changed (g.mu not held). */
 static void ready_note(struct dnl_sock *s)
 {
+	if (s->notify) {
+		s->notify(s);
+		return;
+	}
 	pthread_mutex_lock(&g.mu);
 	if (!s->queued && s->h) {
 		s->queued = 1;
@@ -244,8 +248,8 @@ static void ready_unlink(struct dnl_sock *s)
  */
 static void sock_arm_locked(struct dnl_sock *s)
 {
-	if (!atomic_load_explicit(&g.evloop, memory_order_relaxed) || !s->rx ||
-	    dnl_att_dead(s->att))
+	if (!(s->arm || atomic_load_explicit(&g.evloop, memory_order_relaxed)) ||
+	    !s->rx || dnl_att_dead(s->att))
 		return;
 	dn_ring_cons_prepare_sleep(s->rx);
 	dn_ring_prod_prepare_sleep(s->tx);
@@ -394,13 +398,13 @@ void dnl_sock_set_rings(struct dnl_sock *s, struct dn_ring *rx, struct dn_ring *
 	s->tx = tx;
 	sock_arm_locked(s);
 	pthread_mutex_unlock(&a->mu);
-	if (atomic_load(&g.evloop))
+	if (s->notify || atomic_load(&g.evloop))
 		ready_note(s);   /* a new handle: report its levels once */
 }
 
 void dnl_sock_changed(struct dnl_sock *s)
 {
-	if (atomic_load(&g.evloop))
+	if (s->notify || atomic_load(&g.evloop))
 		ready_note(s);
 }
 

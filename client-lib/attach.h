@@ -50,6 +50,13 @@ struct dnl_sock {
 	_Atomic int conn_result;    /* EVT_CONNECTED result */
 	_Atomic int reset_err;      /* EVT_RESET result, 0 = none */
 	int queued;                 /* on the ready list (library mutex) */
+	/* Event-driven owners (mtcp): when set, readiness changes go to
+	 * notify instead of the dillnet_ready list.  It runs on the pump
+	 * (attachment mutex held) or in the thread that set the rings, and
+	 * must only take locks ordered after the attachment's. */
+	void (*notify)(struct dnl_sock *s);
+	int arm;                    /* keep both ring flags raised, as in
+				     * event-loop mode (set before the rings) */
 	struct dnl_sock *hnext;     /* hash chain (mu) */
 	struct dnl_sock *rnext;     /* ready list (library mutex) */
 };
