@@ -300,7 +300,10 @@ static int conn_broken(struct tcp_conn *c)
 static int connect_ready(void *arg)
 {
 	struct tcp_conn *c = arg;
-	return (c->s.ev & (DNL_SEV_CONNECTED | DNL_SEV_RESET)) != 0;
+	/* The ring flag too: it survives an EVT_CONNECTED the daemon had to
+	 * drop (full event ring). */
+	return (c->s.ev & (DNL_SEV_CONNECTED | DNL_SEV_RESET)) != 0 ||
+	       ((dn_ring_flags(&c->rx) | dn_ring_flags(&c->tx)) & DN_RING_F_RESET);
 }
 
 static int rx_ready(void *arg)
@@ -393,6 +396,11 @@ static int connect_impl(const struct ipaddr *addr, struct tcp_storage *mem,
 	}
 	if (cres) {
 		errno = cres;
+		goto fail;
+	}
+	if (!(ev & DNL_SEV_CONNECTED)) {
+		/* Failed, but the event saying why was lost. */
+		errno = ECONNREFUSED;
 		goto fail;
 	}
 	c->abort = 0;

@@ -85,6 +85,8 @@ struct fake {
 	int refuse;                 /* answer the first request with this */
 	int bad_major;              /* HELLO reply with another major */
 	int emfile;                 /* TCP_* creating a socket: EMFILE */
+	int lose_acceptable;        /* drop EVT_ACCEPTABLE as if the ring
+				     * were full (evt_lost bumped) */
 	_Atomic int stop, hangup;
 	/* stats, read by tests */
 	_Atomic int attaches, cmd_tx, cmd_rx, closes, aborts, shutdowns;
@@ -354,7 +356,13 @@ static void f_request(struct fake *f, int i, const struct dn_msg_hdr *rq,
 		struct fsock *l = &f->socks[lk];
 		l->q[l->nq++] = srv;
 		f_event(f, i, DN_EVT_CONNECTED, f->socks[k].id, 0);
-		f_event(f, l->app, DN_EVT_ACCEPTABLE, l->id, 0);
+		if (f->lose_acceptable) {
+			struct fapp *la = &f->apps[l->app];
+			atomic_fetch_add(&la->reg.hdr->evt_lost, 1);
+			f_signal(la->app_efd);
+		} else {
+			f_event(f, l->app, DN_EVT_ACCEPTABLE, l->id, 0);
+		}
 		return;
 	}
 	case DN_MSG_TCP_ACCEPT:
@@ -905,6 +913,29 @@ START_TEST(test_accept_waits)
 	pthread_join(t, NULL);
 	ck_assert_msg(s >= 0, "tcp_accept: %s", strerror(errno));
 	ck_assert_int_ge(d.rc, 0);
+	hclose(s);
+	hclose(d.rc);
+	hclose(ls);
+}
+END_TEST
+
+/* Events the daemon had to drop: the app rescans, a blocked accept still
+ * sees its connection. */
+START_TEST(test_lost_events)
+{
+	fk->lose_acceptable = 1;
+	struct ipaddr la;
+	loop_addr(&la, 0);
+	int ls = tcp_listen(&la, 8);
+	ck_assert_int_ge(ls, 0);
+	struct delayed d = { ipaddr_port(&la), -1 };
+	pthread_t t;
+	pthread_create(&t, NULL, connect_later, &d);
+	int64_t t0 = now();
+	int s = tcp_accept(ls, NULL, now() + 2000);
+	pthread_join(t, NULL);
+	ck_assert_msg(s >= 0, "tcp_accept: %s", strerror(errno));
+	ck_assert_int_lt(now() - t0, 1000);
 	hclose(s);
 	hclose(d.rc);
 	hclose(ls);
@@ -1564,6 +1595,7 @@ Suite *tcp_client_suite(void)
 	tcase_add_test(tc, test_EMFILE);
 	tcase_add_test(tc, test_connect_accept);
 	tcase_add_test(tc, test_accept_waits);
+	tcase_add_test(tc, test_lost_events);
 	tcase_add_test(tc, test_connect_errors);
 	tcase_add_test(tc, test_data_sizes);
 	tcase_add_test(tc, test_deadline0_and_failed_direction);
