@@ -5,7 +5,7 @@
  *   dn_cat listen PORT [PORTFILE]  listen (port 0: the chosen port is
  *                                written to PORTFILE), accept one connection
  *
- * Sends stdin (a regular file) framed as an 8-byte big-endian length and
+ * Sends stdin framed as an 8-byte big-endian length and
  * the bytes, then half-closes (tcp_done); at the same time receives one
  * such frame to stdout and expects the peer's FIN after it (brecv's
  * EPIPE); then tcp_close.  Exit 0 only if both directions ended
@@ -124,23 +124,45 @@ int main(int argc, char **argv)
 	int rx_rc = 1;
 	if (pthread_create(&t, NULL, rx_thread, &rx_rc) != 0)
 		return 1;
-	/* stdin must be a regular file: its size goes first. */
+	/* The length goes first: a regular file is sent as it is read; any
+	 * other stdin (a pipe) is read to its end first. */
 	static char buf[65536];
 	int tx_rc = 0;
 	struct stat stt;
-	if (fstat(0, &stt) < 0 || !S_ISREG(stt.st_mode)) {
-		fprintf(stderr, "dn_cat: stdin must be a regular file\n");
-		return 1;
+	char *mem = NULL;
+	size_t memlen = 0, memcap = 0;
+	uint64_t total;
+	if (fstat(0, &stt) == 0 && S_ISREG(stt.st_mode)) {
+		total = (uint64_t)stt.st_size;
+	} else {
+		size_t n;
+		while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0) {
+			if (memlen + n > memcap) {
+				memcap = memcap ? memcap * 2 : sizeof(buf);
+				char *m = realloc(mem, memcap);
+				if (!m)
+					return 1;
+				mem = m;
+			}
+			memcpy(mem + memlen, buf, n);
+			memlen += n;
+		}
+		total = memlen;
 	}
 	uint8_t hdr[8];
 	for (int i = 0; i < 8; i++)
-		hdr[i] = (uint8_t)((uint64_t)stt.st_size >> (56 - 8 * i));
+		hdr[i] = (uint8_t)(total >> (56 - 8 * i));
 	if (bsend(sock, hdr, 8, deadline) < 0) {
 		fprintf(stderr, "dn_cat: bsend: %s\n", strerror(errno));
 		tx_rc = 1;
 	}
+	if (!tx_rc && mem && memlen && bsend(sock, mem, memlen, deadline) < 0) {
+		fprintf(stderr, "dn_cat: bsend: %s\n", strerror(errno));
+		tx_rc = 1;
+	}
+	free(mem);
 	size_t n;
-	while (!tx_rc && (n = fread(buf, 1, sizeof(buf), stdin)) > 0) {
+	while (!tx_rc && !memlen && (n = fread(buf, 1, sizeof(buf), stdin)) > 0) {
 		if (bsend(sock, buf, n, deadline) < 0) {
 			fprintf(stderr, "dn_cat: bsend: %s\n", strerror(errno));
 			tx_rc = 1;

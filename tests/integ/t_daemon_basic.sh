@@ -68,6 +68,22 @@ check "daemon still answers ping after malformed frames" \
 	dn_ns ping -c 5 -i 0.05 -W 1 -q "$DN_DAEMON_IP"
 check "daemon process still alive" kill -0 "$DN_DAEMON_PID"
 
+# --- SIGHUP: log level and fault injector reload; port settings need a restart
+sed -i 's/level = "info"/level = "debug"/; s/mtu = 1500/mtu = 1400/' "$DN_CONF"
+echo 'fault = { enabled = true; seed = 3; rx = { loss = 0.0; }; };' >> "$DN_CONF"
+kill -HUP "$DN_DAEMON_PID"
+sleep 0.5
+st=$(dn_ctl -j status)
+check "SIGHUP reloaded the log level" grep -q '"log_level":"debug"' <<<"$st"
+check "SIGHUP switched the fault injector on" grep -Eq '"fault(_enabled|_injector)?":(true|"on")' <<<"$st"
+check "SIGHUP says which settings need a restart" grep -q "port.*restart" "$DN_TMP/daemon.log"
+check "daemon still answers after reload" dn_ns ping -c 2 -i 0.1 -W 1 -q "$DN_DAEMON_IP"
+printf 'ip = {\n  address = "bad";\n};\n' >> "$DN_CONF"
+kill -HUP "$DN_DAEMON_PID"
+sleep 0.5
+check "a broken file on SIGHUP is refused, the daemon keeps running" \
+	sh -c "grep -q 'reload refused' '$DN_TMP/daemon.log' && kill -0 $DN_DAEMON_PID"
+
 # --- idle CPU, adaptive mode (the default): an idle daemon must sleep
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 sleep 1
