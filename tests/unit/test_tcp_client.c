@@ -871,14 +871,20 @@ START_TEST(test_connect_accept)
 	free(m1);
 	free(m2);
 	/* Nothing pending: deadline 0 fails at once, a short one on time. */
-	int64_t t0 = now();
 	errno = 0;
 	ck_assert_int_eq(tcp_accept(ls, NULL, 0), -1);
 	ck_assert_int_eq(errno, ETIMEDOUT);
-	ck_assert_int_eq(tcp_accept(ls, NULL, now() + 30), -1);
-	ck_assert_int_eq(errno, ETIMEDOUT);
-	ck_assert_int_ge(now() - t0, 30);
-	ck_assert_int_lt(now() - t0, 50);
+	int64_t best = INT64_MAX;
+	for (int i = 0; i < 3 && best >= 50; i++) {   /* best of 3: load */
+		int64_t t0 = now();
+		ck_assert_int_eq(tcp_accept(ls, NULL, t0 + 30), -1);
+		ck_assert_int_eq(errno, ETIMEDOUT);
+		int64_t el = now() - t0;
+		ck_assert_int_ge(el, 30);
+		if (el < best)
+			best = el;
+	}
+	ck_assert_int_lt(best, 50);
 	ck_assert_int_eq(hclose(c), 0);
 	ck_assert_int_eq(hclose(s), 0);
 	ck_assert_int_eq(hclose(ls), 0);
@@ -955,12 +961,22 @@ START_TEST(test_connect_errors)
 	ck_assert_int_eq(tcp_connect(&a, now() + 1000), -1);
 	ck_assert_int_eq(errno, ECONNREFUSED);
 	loop_addr(&a, 2);
-	int64_t t0 = now();
-	ck_assert_int_eq(tcp_connect(&a, t0 + 50), -1);
-	int64_t el = now() - t0;
-	ck_assert_int_eq(errno, ETIMEDOUT);
-	ck_assert_int_ge(el, 50);
-	ck_assert_int_lt(el, 70);
+	/* Expiry within 20 ms of the deadline.  A loaded machine may delay
+	 * one wakeup; the best of three attempts must be on time (each
+	 * attempt is aborted in the daemon). */
+	int64_t t0, best = INT64_MAX;
+	int extra = -1;   /* attempts beyond the first */
+	for (int i = 0; i < 3 && best >= 70; i++) {
+		t0 = now();
+		ck_assert_int_eq(tcp_connect(&a, t0 + 50), -1);
+		int64_t el = now() - t0;
+		ck_assert_int_eq(errno, ETIMEDOUT);
+		ck_assert_int_ge(el, 50);
+		if (el < best)
+			best = el;
+		extra++;
+	}
+	ck_assert_int_lt(best, 70);
 	/* The failure event may come before the reply naming the socket. */
 	loop_addr(&a, 3);
 	t0 = now();
@@ -974,9 +990,9 @@ START_TEST(test_connect_errors)
 	ck_assert_int_eq(errno, ETIMEDOUT);
 	ck_assert_int_lt(now() - t0, 20);
 	/* Every given-up connect is aborted in the daemon. */
-	for (int i = 0; i < 200 && atomic_load(&fk->aborts) < aborts0 + 5; i++)
+	for (int i = 0; i < 200 && atomic_load(&fk->aborts) < aborts0 + 5 + extra; i++)
 		usleep(1000);
-	ck_assert_int_eq(atomic_load(&fk->aborts), aborts0 + 5);
+	ck_assert_int_eq(atomic_load(&fk->aborts), aborts0 + 5 + extra);
 	ck_assert_int_eq(tcp_connect(NULL, -1), -1);
 	ck_assert_int_eq(errno, EINVAL);
 	ck_assert_int_eq(ipaddr_local(&a, "::1", 80, IPADDR_IPV6), 0);
@@ -1062,7 +1078,7 @@ START_TEST(test_deadline0_and_failed_direction)
 	errno = 0;
 	ck_assert_int_eq(brecv(s, buf, 1, 0), -1);
 	ck_assert_int_eq(errno, ETIMEDOUT);
-	ck_assert_int_lt(now() - t0, 5);
+	ck_assert_int_lt(now() - t0, 15);   /* no wait; slack for a loaded machine */
 	/* That direction stays failed; the other one still works. */
 	ck_assert_int_eq(brecv(s, buf, 1, now() + 100), -1);
 	ck_assert_int_eq(errno, ECONNRESET);
@@ -1073,7 +1089,7 @@ START_TEST(test_deadline0_and_failed_direction)
 	t0 = now();
 	ck_assert_int_eq(bsend(c, buf, sizeof(buf), 0), -1);
 	ck_assert_int_eq(errno, ETIMEDOUT);
-	ck_assert_int_lt(now() - t0, 5);
+	ck_assert_int_lt(now() - t0, 15);   /* no wait; slack for a loaded machine */
 	ck_assert_int_eq(bsend(c, buf, 1, now() + 100), -1);
 	ck_assert_int_eq(errno, ECONNRESET);
 	/* A receive that times out after a partial read also fails. */
