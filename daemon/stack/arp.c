@@ -88,6 +88,41 @@ static unsigned queue_drop(struct dn_stack *st, struct dn_arp_entry *e)
 	return n;
 }
 
+/* Resolution of e failed: every frame waiting on it is dropped, and TCP
+ * hears about each of its own as if an ICMP host unreachable had come back
+ * for it (what the kernel does on a neighbour failure), so a connection
+ * attempt to a host that never answers fails now with EHOSTUNREACH.  The
+ * entry is FAILED already: anything TCP sends meanwhile is refused, not
+ * queued here again. */
+static unsigned queue_fail(struct dn_stack *st, struct dn_arp_entry *e)
+{
+	struct dn_l3 *l3 = &st->l3;
+	unsigned n = 0;
+	uint16_t i = e->q_head;
+	e->q_head = e->q_tail = DN_ARP_NIL;
+	e->q_len = 0;
+	while (i != DN_ARP_NIL) {
+		struct dn_arp_pending *p = &l3->pend[i];
+		uint16_t nx = p->next;
+		void *frame = p->frame;
+		const uint8_t *d = p->data;
+		uint16_t len = p->len;
+		p->frame = NULL;
+		p->next = l3->pend_free;
+		l3->pend_free = i;
+		l3->pend_used--;
+		/* Ethernet II, IPv4 from us, TCP, header plus 8 bytes. */
+		if (len >= 14 + 20 + 8 && d[12] == 0x08 && d[13] == 0x00 &&
+		    d[14] >> 4 == 4 && d[14 + 9] == 6 &&
+		    (size_t)len >= 14 + (size_t)(d[14] & 0x0f) * 4 + 8)
+			dn_tcp_icmp_error(st, 3, 1, d + 14, (size_t)len - 14);
+		st->io->release(st->io_ctx, frame);
+		n++;
+		i = nx;
+	}
+	return n;
+}
+
 /* Send every frame waiting on e, oldest first, to its (now known) MAC. */
 static void queue_flush(struct dn_stack *st, struct dn_arp_entry *e)
 {
@@ -411,9 +446,9 @@ uint64_t dn_arp_poll(struct dn_stack *st)
 			case DN_ARP_INCOMPLETE:
 				if (e->tries >= DN_ARP_MAX_TRIES) {
 					l3->c.arp_resolve_failed++;
-					l3->c.arp_resolve_dropped += queue_drop(st, e);
 					e->state = DN_ARP_FAILED;
 					e->timer_us = now + DN_ARP_FAILED_US;
+					l3->c.arp_resolve_dropped += queue_fail(st, e);
 				} else {
 					e->tries++;
 					e->timer_us = now + DN_ARP_RETRY_US;

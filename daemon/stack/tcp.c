@@ -753,8 +753,10 @@ struct dn_tcp_conn *dn_tcp_connect(struct dn_stack *st, uint32_t dst_ip,
 	dn_tcp_hash_insert(c);
 	DN_TCP_CTR(st, ACTIVE_OPENS);
 	dn_tcp_send_syn(c);
-	if (c->soft_err == ENETUNREACH || c->soft_err == EADDRNOTAVAIL) {
-		/* No route at all: fail now rather than after retries. */
+	if (c->soft_err == ENETUNREACH || c->soft_err == EADDRNOTAVAIL ||
+	    c->soft_err == EHOSTUNREACH) {
+		/* No route at all, or address resolution failed for this
+		 * peer moments ago: fail now rather than after retries. */
 		e = c->soft_err;
 		c->flags &= ~DN_TCPF_OWNED;
 		c->rx = c->tx = NULL;

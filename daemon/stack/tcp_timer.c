@@ -146,7 +146,20 @@ static void on_rtx(struct dn_tcp_conn *c)
 		 * at 3 s if no sample arrived; we keep the backed-off value. */
 		c->rto_us = backed_off(c, cf->rto_init_us);
 		c->flags &= ~DN_TCPF_RTT_TIMING;   /* Karn */
+		int soft = c->soft_err;
+		c->soft_err = 0;
 		dn_tcp_send_syn(c);
+		if (c->state == DN_TCP_SYN_SENT && c->soft_err == EHOSTUNREACH) {
+			/* Address resolution failed for the peer moments
+			 * ago (the entry says so): fail the attempt now with
+			 * EHOSTUNREACH, as the kernel does, instead of
+			 * retrying the SYN for two minutes and reporting
+			 * ETIMEDOUT. */
+			dn_tcp_drop_conn(c, EHOSTUNREACH);
+			return;
+		}
+		if (!c->soft_err)
+			c->soft_err = soft;
 		dn_tcp_timer_set(c, DN_TCP_T_RTX, c->rto_us);
 		return;
 	}

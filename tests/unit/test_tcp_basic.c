@@ -679,6 +679,33 @@ START_TEST(test_tcp_icmp_unreach_in_SYN_SENT)
 }
 END_TEST
 
+/* A peer on the link that never answers ARP: the attempt fails with
+ * EHOSTUNREACH once resolution gives up (three requests a second apart),
+ * as the kernel's connect does, not with ETIMEDOUT two minutes later; and
+ * while the failure is remembered a new attempt fails at once. */
+START_TEST(test_tcp_arp_failure_in_SYN_SENT)
+{
+	int err = 0;
+	uint32_t silent = TH_IP_GW + 8;
+	struct dn_tcp_conn *c = dn_tcp_connect(&h.st, silent, 80, 0, &h.rx.d,
+					       &h.tx.d, &h, &err);
+	ck_assert_ptr_nonnull(c);
+	for (int i = 0; i < 20 && dn_tcp_state(c) == DN_TCP_SYN_SENT; i++) {
+		tcph_advance(&h, 500000);
+		tcph_drain(&h);
+	}
+	ck_assert_int_eq(dn_tcp_state(c), DN_TCP_CLOSED);
+	ck_assert_int_eq(h.connected_err, EHOSTUNREACH);
+	/* Failed with the third ARP request unanswered (3 s), by the queued
+	 * SYN's local host-unreachable, not at a later retransmission. */
+	ck_assert_uint_le(h.st.now_us, 3500000);
+	dn_tcp_close(c);
+	ck_assert_ptr_null(dn_tcp_connect(&h.st, silent, 81, 0, &h.rx.d, &h.tx.d,
+					  &h, &err));
+	ck_assert_int_eq(err, EHOSTUNREACH);
+}
+END_TEST
+
 START_TEST(test_tcp_time_wait_reuse_by_new_syn)
 {
 	struct dn_tcp_conn *l;
@@ -776,6 +803,7 @@ Suite *tcp_basic_suite(void)
 	tcase_add_test(tc, test_tcp_listen_errors);
 	tcase_add_test(tc, test_tcp_connect_errors);
 	tcase_add_test(tc, test_tcp_icmp_unreach_in_SYN_SENT);
+	tcase_add_test(tc, test_tcp_arp_failure_in_SYN_SENT);
 	tcase_add_test(tc, test_tcp_time_wait_reuse_by_new_syn);
 	tcase_add_test(tc, test_tcp_introspection);
 	suite_add_tcase(s, tc);
