@@ -36,7 +36,7 @@ run_pair() {
 	dn_ns /usr/bin/python3 "$DN_ROOT/tests/integ/kpeer.py" listen "$DN_KERNEL_IP" "$port" \
 		"$DN_TMP/k_got.bin" "$DN_TMP/k.bin" --timeout=240 > "$DN_TMP/kpeer.out" 2>&1 &
 	local kp=$!
-	for _ in $(seq 50); do grep -q listening "$DN_TMP/kpeer.out" 2>/dev/null && break; sleep 0.1; done
+	for _ in $(seq 100); do grep -q listening "$DN_TMP/kpeer.out" 2>/dev/null && break; sleep 0.1; done
 	dn_as_app "$B/tests/integ/dn_cat" -t 240 connect "$DN_KERNEL_IP" "$port" \
 		< "$DN_TMP/a.bin" > "$DN_TMP/a_got.bin" 2> "$DN_TMP/app.err"
 	local arc=$?
@@ -52,7 +52,7 @@ run_pair() {
 	dn_as_app "$B/tests/integ/dn_cat" -t 240 listen 0 "$DN_TMP/app/port" \
 		< "$DN_TMP/a.bin" > "$DN_TMP/a_got.bin" 2> "$DN_TMP/app.err" &
 	local ap=$!
-	for _ in $(seq 50); do [ -s "$DN_TMP/app/port" ] && break; sleep 0.1; done
+	for _ in $(seq 100); do [ -s "$DN_TMP/app/port" ] && break; sleep 0.1; done
 	local lport; lport=$(cat "$DN_TMP/app/port" 2>/dev/null)
 	dn_ns /usr/bin/python3 "$DN_ROOT/tests/integ/kpeer.py" connect "$DN_DAEMON_IP" "${lport:-1}" \
 		"$DN_TMP/k_got.bin" "$DN_TMP/k.bin" --timeout=240 > "$DN_TMP/kpeer.out" 2>&1
