@@ -7,6 +7,12 @@ dn_begin demo
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 dn_write_conf
+# Apps attach as unprivileged users in group dillnet (tests/demo_tcp.sh).
+sed -i '/^sockets = {/,/^};/d' "$DN_CONF"
+cat >> "$DN_CONF" <<CONF
+sockets = { app_path = "$DN_APP"; app_group = "dillnet"; ctl_path = "$DN_CTL"; };
+apps = { allowed_groups = [ "dillnet" ]; };
+CONF
 say "Configuration ($DN_CONF)"
 cat "$DN_CONF"
 say "Starting dillnetd in namespace $DN_NS on net_tap ($DN_TAP), --no-huge"
