@@ -51,7 +51,9 @@ UNIT_SRC    := $(sort $(wildcard tests/unit/*.c))
 FUZZ_SRC    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 INTEG_C     := $(sort $(wildcard tests/integ/*.c))
 BENCH_C     := $(sort $(wildcard tests/bench/*.c))
-EXAMPLE_C   := $(sort $(wildcard client-lib/examples/*.c))
+# mTCP examples (client-lib/examples/mtcp/) go to $(B)/examples/mtcp/ by the
+# same rule.
+EXAMPLE_C   := $(sort $(wildcard client-lib/examples/*.c client-lib/examples/mtcp/*.c))
 MAN3        := $(sort $(wildcard client-lib/man/*.3))
 MAN58       := $(sort $(wildcard daemon/man/*.5 daemon/man/*.8))
 
