@@ -149,7 +149,13 @@ static void process_fin(struct dn_tcp_conn *c)
 static uint64_t rtt_from_ack(struct dn_tcp_conn *c, const struct dn_tcp_seg *s)
 {
 	uint64_t r = 0;
-	if ((c->flags & DN_TCPF_TS) && s->opt.ts_ok && s->opt.tsecr) {
+	if ((c->flags & DN_TCPF_TS) && s->opt.ts_ok && s->opt.tsecr &&
+	    c->backoff && DN_SEQ_LT(s->opt.tsecr, c->rto_tsval)) {
+		/* After an RTO the ACK may echo an earlier transmission (the
+		 * peer re-ACKs a duplicate with its old TS.Recent, RFC 7323
+		 * 4.3): the sample would include whole RTOs.  Karn's rule,
+		 * by timestamp. */
+	} else if ((c->flags & DN_TCPF_TS) && s->opt.ts_ok && s->opt.tsecr) {
 		/* RFC 7323 4.1: RTTM from the echoed timestamp. */
 		uint32_t d = dn_tcp_ts_now(c) - s->opt.tsecr;
 		if (d < 0x7fffffff / 1000u)

@@ -145,6 +145,7 @@ struct dn_tcp_conn {
 	uint8_t probes;          /* keepalive / persist probes unanswered */
 	uint64_t last_rx_us;
 	uint64_t last_tx_us;     /* last new data sent (idle restart) */
+	uint32_t rto_tsval;      /* our TSval when the RTO last resent */
 
 	/* Congestion control. */
 	uint32_t cwnd, ssthresh;

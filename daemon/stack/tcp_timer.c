@@ -197,6 +197,7 @@ static void on_rtx(struct dn_tcp_conn *c)
 	dn_tcp_sack_clear(c);
 	c->snd_nxt = c->snd_una;
 	c->high_rxt = c->snd_una;
+	c->rto_tsval = dn_tcp_ts_now(c);
 	/* RFC 6298 5.4: retransmit the earliest unacknowledged segment, even
 	 * if the peer's window is now zero (it then acts as a probe). */
 	uint32_t una = c->snd_una;

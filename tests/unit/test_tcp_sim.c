@@ -706,12 +706,14 @@ static const char *run_seed(struct sim *m, uint64_t seed)
 				fprintf(stderr, "side %d %s una %u nxt %u max %u wnd %u "
 					"cwnd %u rcv_nxt %u adv %u flags %x timers "
 					"%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-					" %" PRIu64 " now %" PRIu64 " unsent %u\n",
+					" %" PRIu64 " now %" PRIu64 " unsent %u srtt %" PRIu64
+					" rttvar %" PRIu64 " rto %" PRIu64 " backoff %u\n",
 					i, dn_tcp_state_name(c->state), c->snd_una,
 					c->snd_nxt, c->snd_max, c->snd_wnd, c->cwnd,
 					c->rcv_nxt, c->rcv_adv, c->flags, c->timer[0],
 					c->timer[1], c->timer[2], c->timer[3],
-					c->timer[4], m->now, c->tx ? dn_tcp_unsent(c) : 0);
+					c->timer[4], m->now, c->tx ? dn_tcp_unsent(c) : 0,
+					c->srtt_us, c->rttvar_us, c->rto_us, c->backoff);
 	if (!m->fail[0]) {
 		for (int i = 0; i < m->nep; i++)
 			if (m->ep[i].received != m->ep[m->ep[i].peer].to_send)
