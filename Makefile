@@ -204,7 +204,11 @@ install: all
 	ln -sf libdillnet.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libdillnet.so.$(SOMAJOR)
 	ln -sf libdillnet.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libdillnet.so
 	install -m 0644 $(LIBA) $(DESTDIR)$(LIBDIR)/
-	install -m 0644 $(B)/libdillnet.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	# Generated here, not copied from $(B): that one keeps the PREFIX of
+	# whichever build made it last.
+	sed -e 's|@PREFIX@|$(PREFIX)|;s|@LIBDIR@|$(LIBDIR)|;s|@INCDIR@|$(INCDIR)|;s|@VERSION@|$(VERSION)|' \
+	  client-lib/libdillnet.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libdillnet.pc
+	chmod 0644 $(DESTDIR)$(LIBDIR)/pkgconfig/libdillnet.pc
 	install -m 0644 $(wildcard client-lib/dillnet.h client-lib/mtcp_api.h client-lib/mtcp_epoll.h) $(DESTDIR)$(INCDIR)/
 	$(if $(MAN3),install -m 0644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/)
 	$(if $(filter %.5,$(MAN58)),install -m 0644 $(filter %.5,$(MAN58)) $(DESTDIR)$(MANDIR)/man5/)
