@@ -1470,6 +1470,9 @@ static ssize_t do_recv(struct mctx_i *c, int sockid, const struct iovec *iov,
 		if (dn_ring_flags(&m->rx) & DN_RING_F_EOF) {
 			if (dn_ring_readable(&m->rx) != 0)
 				continue;
+			dnl_debug("mtcp socket %d (daemon %u): end of stream, rx flags %#x, "
+				  "events %#x", m->id, m->s.id, dn_ring_flags(&m->rx),
+				  dnl_sock_ev(&m->s, NULL, NULL));
 			return 0;
 		}
 		if (m->nonblock) {

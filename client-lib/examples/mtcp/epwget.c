@@ -137,6 +137,8 @@ static void on_writable(struct thread_ctx *t, int s)
 		if (w < 0) {
 			if (errno == EAGAIN)
 				return;
+			fprintf(stderr, "epwget: %s: sending the request: %s\n",
+				paths[f->idx], strerror(errno));
 			finish(t, s, 0);
 			return;
 		}
@@ -168,6 +170,9 @@ static void on_readable(struct thread_ctx *t, int s)
 		if (r < 0 && errno == EAGAIN)
 			return;
 		if (r <= 0) {
+			if (r < 0)
+				fprintf(stderr, "epwget: %s: %s\n", paths[f->idx],
+					strerror(errno));
 			finish(t, s, r == 0);
 			return;
 		}
@@ -178,24 +183,30 @@ static void on_readable(struct thread_ctx *t, int s)
 			}
 			continue;
 		}
-		size_t n = (size_t)r;
-		if (f->hlen + n >= HDR_MAX) {
-			finish(t, s, 0);
-			return;
-		}
-		memcpy(f->hdr + f->hlen, buf, n);
-		f->hlen += n;
+		/* The header goes to f->hdr; whatever of this read does not
+		 * fit there is body (or a header too long to take). */
+		size_t n = (size_t)r, room = HDR_MAX - 1 - f->hlen;
+		size_t take = n < room ? n : room;
+		memcpy(f->hdr + f->hlen, buf, take);
+		f->hlen += take;
 		f->hdr[f->hlen] = 0;
 		char *end = strstr(f->hdr, "\r\n\r\n");
-		if (!end)
+		if (!end) {
+			if (f->hlen == HDR_MAX - 1) {
+				fprintf(stderr, "epwget: %s: header too long\n", paths[f->idx]);
+				finish(t, s, 0);
+				return;
+			}
 			continue;
+		}
 		f->in_body = 1;
 		sscanf(f->hdr, "HTTP/%*d.%*d %d", &f->status);
 		for (char *h = strstr(f->hdr, "\r\n"); h && h < end; h = strstr(h + 2, "\r\n"))
 			if (strncasecmp(h + 2, "Content-Length:", 15) == 0)
 				f->clen = atoll(h + 17);
 		size_t hdr_end = (size_t)(end + 4 - f->hdr);
-		if (body(f, f->hdr + hdr_end, f->hlen - hdr_end) < 0) {
+		if (body(f, f->hdr + hdr_end, f->hlen - hdr_end) < 0 ||
+		    body(f, buf + take, n - take) < 0) {
 			finish(t, s, 0);
 			return;
 		}
@@ -242,8 +253,14 @@ static void *client_thread(void *arg)
 				continue;
 			if (events[i].events & MTCP_EPOLLIN)
 				on_readable(t, s);
-			else if (events[i].events & (MTCP_EPOLLERR | MTCP_EPOLLHUP))
+			else if (events[i].events & (MTCP_EPOLLERR | MTCP_EPOLLHUP)) {
+				int err = 0;
+				socklen_t len = sizeof(err);
+				mtcp_getsockopt(t->mctx, s, SOL_SOCKET, SO_ERROR, &err, &len);
+				fprintf(stderr, "epwget: %s: %s\n", paths[t->flows[s].idx],
+					strerror(err));
 				finish(t, s, 0);
+			}
 			else if (events[i].events & MTCP_EPOLLOUT)
 				on_writable(t, s);
 		}
