@@ -53,6 +53,7 @@
  */
 #include "attach.h"
 #include "iol.h"
+#include "sockio.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -282,44 +283,24 @@ static int conn_rings(struct tcp_conn *c, uint32_t slot)
 /* Connection state the data path looks at; 0 fine, else the errno. */
 static int conn_broken(struct tcp_conn *c)
 {
-	if (dnl_att_dead(c->s.att))
-		return ECONNRESET;
-	if ((dn_ring_flags(&c->rx) | dn_ring_flags(&c->tx)) & DN_RING_F_RESET) {
-		dnl_debug("socket %u: ring says reset (rx flags %#x, tx flags %#x)",
-			  c->s.id, dn_ring_flags(&c->rx), dn_ring_flags(&c->tx));
-		return ECONNRESET;
-	}
-	int rerr = 0;
-	if (dnl_sock_ev(&c->s, NULL, &rerr) & DNL_SEV_RESET)
-		return rerr ? rerr : ECONNRESET;
-	return 0;
+	return dnl_sock_broken(&c->s);   /* sockio.c, shared with mtcp */
 }
 
 /* ready() callbacks for dnl_sock_wait; they run under the attachment's
  * mutex, so the event bits are read directly. */
 static int connect_ready(void *arg)
 {
-	struct tcp_conn *c = arg;
-	/* The ring flag too: it survives an EVT_CONNECTED the daemon had to
-	 * drop (full event ring). */
-	return (c->s.ev & (DNL_SEV_CONNECTED | DNL_SEV_RESET)) != 0 ||
-	       ((dn_ring_flags(&c->rx) | dn_ring_flags(&c->tx)) & DN_RING_F_RESET);
+	return dnl_connect_ready(&((struct tcp_conn *)arg)->s);
 }
 
 static int rx_ready(void *arg)
 {
-	struct tcp_conn *c = arg;
-	return dn_ring_readable(&c->rx) != 0 || dn_ring_flags(&c->rx) ||
-	       (dn_ring_flags(&c->tx) & DN_RING_F_RESET) ||
-	       (c->s.ev & DNL_SEV_RESET);
+	return dnl_rx_ready(&((struct tcp_conn *)arg)->s);
 }
 
 static int tx_ready(void *arg)
 {
-	struct tcp_conn *c = arg;
-	return dn_ring_writable(&c->tx) != 0 ||
-	       ((dn_ring_flags(&c->rx) | dn_ring_flags(&c->tx)) & DN_RING_F_RESET) ||
-	       (c->s.ev & (DNL_SEV_RESET | DNL_SEV_CLOSED));
+	return dnl_tx_ready(&((struct tcp_conn *)arg)->s);
 }
 
 static int acceptable(void *arg)
@@ -607,23 +588,10 @@ fail:
 	return -1;
 }
 
-/* Take up to n bytes (p NULL: drop them).  Returns the count, or -1 with
- * ECONNRESET.  *rxcmd is set when the daemon should hear about the room. */
+/* Take up to n bytes (p NULL: drop them); see dnl_rx_take. */
 static ssize_t rx_take(struct tcp_conn *c, void *p, size_t n, int *rxcmd)
 {
-	size_t before = dn_ring_readable(&c->rx);
-	if (before == DN_RING_CORRUPT) {
-		errno = ECONNRESET;
-		return -1;
-	}
-	size_t r = dn_ring_read(&c->rx, p, n);
-	if (r == DN_RING_CORRUPT) {
-		errno = ECONNRESET;
-		return -1;
-	}
-	if (r && (before > c->rx.size / 2 || dn_ring_producer_needs_wakeup(&c->rx)))
-		*rxcmd = 1;
-	return (ssize_t)r;
+	return dnl_rx_take(&c->s, p, n, rxcmd);
 }
 
 /* Verdict on an empty rx ring: 0 wait, 1 data appeared, -1 errno. */
