@@ -69,6 +69,13 @@ out=$(dn_ns "$LOAD" --kernel -t 60 conc "$DN_DAEMON_IP" "${port:-1}" "$N" 2>&1);
 echo "kernel -> app: $out ($((SECONDS - t0)) s)"
 check "$N concurrent kernel connections to the app server: all replies verified, all ended cleanly" \
 	test $rc -eq 0
+if [ $rc -ne 0 ]; then
+	echo "app server said:"; sort "$DN_TMP/as.out" | uniq -c | head -20
+	grep -q "does not read its replies" "$DN_TMP/daemon.log" &&
+		echo "  (known bug: the daemon disconnected the app server as a protocol violation" \
+		     "when replies to its threads' concurrent requests filled the app socket's buffer)"
+fi
+dn_ctl show counters | grep -E "drop_|resets|challenge|retrans|rto" | grep -v ' 0$' || true
 kill "$AS" 2>/dev/null; wait "$AS" 2>/dev/null
 
 # --- 3: short connections in a row, the app closes first
