@@ -403,9 +403,7 @@ static int h_accept(void *ctx, struct dn_app *a, const void *req, uint32_t rl,
 	struct dn_tcpsock *ts = ctx;
 	struct dn_tcp_sock_req q;
 	(void)rl;
-	memcpy(&q, req, sizeof(q));
-	struct sock_app *sa = a->user;
-	struct sock *l = sa ? sock_find(sa, q.sock) : NULL;
+	struct sock *l = req_sock(a, req, &q);
 	if (!l || cap < sizeof(struct dn_tcp_sock_rep))
 		return EBADF;
 	if (l->kind != SK_LISTENER || !l->conn)
@@ -424,6 +422,14 @@ static int h_accept(void *ctx, struct dn_app *a, const void *req, uint32_t rl,
 	return 0;
 }
 
+/* The socket a request names, or NULL (the caller answers EBADF). */
+static struct sock *req_sock(struct dn_app *a, const void *req, struct dn_tcp_sock_req *q)
+{
+	memcpy(q, req, sizeof(*q));
+	struct sock_app *sa = a->user;
+	return sa ? sock_find(sa, q->sock) : NULL;
+}
+
 static int h_shutdown(void *ctx, struct dn_app *a, const void *req, uint32_t rl,
 		      void *out, size_t cap, uint32_t *ol)
 {
@@ -432,9 +438,7 @@ static int h_shutdown(void *ctx, struct dn_app *a, const void *req, uint32_t rl,
 	(void)rl;
 	(void)out;
 	(void)cap;
-	memcpy(&q, req, sizeof(q));
-	struct sock_app *sa = a->user;
-	struct sock *s = sa ? sock_find(sa, q.sock) : NULL;
+	struct sock *s = req_sock(a, req, &q);
 	if (!s)
 		return EBADF;
 	if (s->kind != SK_CONN || q.how)
@@ -470,9 +474,7 @@ static int h_close(void *ctx, struct dn_app *a, const void *req, uint32_t rl,
 	(void)rl;
 	(void)out;
 	(void)cap;
-	memcpy(&q, req, sizeof(q));
-	struct sock_app *sa = a->user;
-	struct sock *s = sa ? sock_find(sa, q.sock) : NULL;
+	struct sock *s = req_sock(a, req, &q);
 	if (!s)
 		return EBADF;
 	if (q.how != DN_CLOSE_GRACEFUL && q.how != DN_CLOSE_ABORT)
