@@ -397,6 +397,14 @@ static int h_connect(void *ctx, struct dn_app *a, const void *req, uint32_t rl,
 	return 0;
 }
 
+/* The socket a request names, or NULL (the caller answers EBADF). */
+static struct sock *req_sock(struct dn_app *a, const void *req, struct dn_tcp_sock_req *q)
+{
+	memcpy(q, req, sizeof(*q));
+	struct sock_app *sa = a->user;
+	return sa ? sock_find(sa, q->sock) : NULL;
+}
+
 static int h_accept(void *ctx, struct dn_app *a, const void *req, uint32_t rl,
 		    void *out, size_t cap, uint32_t *ol)
 {
@@ -420,14 +428,6 @@ static int h_accept(void *ctx, struct dn_app *a, const void *req, uint32_t rl,
 	/* Anything that arrived before the app knew the socket is in the ring
 	 * already; the app looks at the ring before it waits. */
 	return 0;
-}
-
-/* The socket a request names, or NULL (the caller answers EBADF). */
-static struct sock *req_sock(struct dn_app *a, const void *req, struct dn_tcp_sock_req *q)
-{
-	memcpy(q, req, sizeof(*q));
-	struct sock_app *sa = a->user;
-	return sa ? sock_find(sa, q->sock) : NULL;
 }
 
 static int h_shutdown(void *ctx, struct dn_app *a, const void *req, uint32_t rl,
