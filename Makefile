@@ -135,6 +135,12 @@ $(B)/bench/%: tests/bench/%.c $(LIBSO) $(LIBA)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(filter $(B)/obj/%.o,$^) $(APP_LINK) -lm
 # bench_ring drives proto/ directly; those symbols are hidden in the library.
 $(B)/bench/bench_ring: $(call obj,proto/dn_ring.c proto/dn_region.c)
+# Stack-cost drivers link the daemon's own stack objects (same flags as
+# dillnetd), not the library; tests/bench/bench_stack.sh runs them under
+# callgrind.
+$(B)/bench/stack_%: tests/bench/stack_%.c $(call obj,$(STACK_SRC) $(PROTO_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(filter %.o,$^) -lm
 
 # Unit tests link the non-DPDK daemon core, the stack, proto and the
 # client library's objects directly, once plain and once under ASan/UBSan.
