@@ -837,11 +837,13 @@ START_TEST(test_tcp_sim_seeds)
 	const char *one = getenv("DN_SIM_SEED");
 	const char *cnt = getenv("DN_SIM_SEEDS");
 	uint64_t first = 1, count = 200;
-	if (one && *one) {
-		first = strtoull(one, NULL, 0);
-		count = 1;
-	} else if (cnt && *cnt) {
+	if (cnt && *cnt)
 		count = strtoull(cnt, NULL, 0);
+	if (one && *one) {
+		/* One seed; with DN_SIM_SEEDS too, that many from it. */
+		first = strtoull(one, NULL, 0);
+		if (!(cnt && *cnt))
+			count = 1;
 	}
 	int failures = 0;
 	char msg[1024] = "";
