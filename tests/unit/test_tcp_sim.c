@@ -8,7 +8,10 @@
  * inside the rx ring).
  *
  *   DN_SIM_SEEDS=N   number of seeds (default 200; `make soak` sets more)
- *   DN_SIM_SEED=N    run only seed N (printed when a seed fails)
+ *   DN_SIM_SEED=N    run only seed N (printed when a seed fails); with
+ *                    DN_SIM_SEEDS, that many seeds starting at N
+ *   DN_SIM_TRACE=1|2 print segments delivered (2: also transmitted)
+ *   DN_SIM_VERBOSE=1 bulk-test figures and counters summed over seeds
  */
 #include <check.h>
 #include <errno.h>
