@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -494,16 +496,39 @@ static void serve_frame(struct dn_apps *m, struct dn_app *a, size_t n)
 	reply(a, &rq, (uint32_t)err, out, err ? 0 : olen, NULL, 0);
 }
 
+/* Is there surely room for one more reply in the app socket?  A reply
+ * that does not fit is the app's violation (send_frame), but an app with
+ * many calls in flight at once (a thousand threads closing their
+ * connections together) is not misbehaving: it is only slower to read its
+ * replies than we are to write them.  So a request is read only while its
+ * reply fits; otherwise the daemon waits for EPOLLOUT, and an app that
+ * never reads just stops being served.  Always true with nothing queued,
+ * so a small send buffer cannot stall an app. */
+static int reply_room(int fd)
+{
+	int queued = 0, sndbuf = 0;
+	socklen_t l = sizeof(sndbuf);
+	if (ioctl(fd, SIOCOUTQ, &queued) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &l) < 0)
+		return 1;
+	/* A whole frame plus the kernel's per-message overhead. */
+	return queued == 0 || queued + DN_MSG_MAX + 4096 <= sndbuf;
+}
+
 static void on_app_fd(struct dn_evloop *ev, int fd, uint32_t events, void *arg)
 {
 	struct dn_app *a = arg;
 	struct dn_apps *m = a->mgr;
-	(void)ev;
-	(void)events;
 	if (a->dead)
 		return;
+	if (events & EPOLLOUT)
+		dn_evloop_mod(ev, fd, EPOLLIN);   /* replies drained: read again */
 	enter(m);
 	for (int i = 0; i < FRAME_BUDGET && !a->dead; i++) {
+		if (!reply_room(fd)) {
+			dn_evloop_mod(ev, fd, EPOLLOUT);
+			break;
+		}
 		/* Plain recv: fds an app might attach are discarded by the
 		 * kernel, never installed here.  MSG_TRUNC reports the real
 		 * length so an oversized frame is seen, not silently cut. */

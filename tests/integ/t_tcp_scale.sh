@@ -26,6 +26,10 @@ tcp = { time_wait_s = $TW_S; syn_backlog = 2048; };"
 sed -i '/^sockets = {/,/^};/d' "$DN_CONF"
 echo 'sockets = { app_path = "'$DN_APP'"; app_group = "dillnet"; ctl_path = "'$DN_CTL'"; };' >> "$DN_CONF"
 check "daemon up with raised per-app limits" dn_start_daemon
+# A deeper tun queue: bursts from 1,000 connections otherwise overflow the
+# default 1,000 frames while the daemon shares two cores with the clients,
+# and the retransmission timeouts stretch the run.
+dn_ns ip link set "$DN_TAP" txqueuelen 10000
 
 conns_json() { dn_ctl -j show connections; }
 # count_states: "STATE=N ..." for every state present.  One ctl reply
