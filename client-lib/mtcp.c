@@ -115,6 +115,7 @@ struct lsh {
 	uint16_t port;              /* as asked (0: the daemon picked lport) */
 	uint16_t lport;
 	int refs;                   /* lst_mu */
+	unsigned turn;              /* lst_mu: who is told first */
 	struct ms *users;           /* lst_mu */
 	struct lsh *next;           /* lst_mu */
 };
@@ -304,11 +305,23 @@ static void stream_notify(struct dnl_sock *s)
 	ms_note(container_of(s, struct ms, s));
 }
 
+/* Every context listening on the port hears about a waiting connection;
+ * who hears first turns round, so the contexts' threads take turns at
+ * waking first and connections spread over them (mTCP's RSS does that in
+ * the NIC). */
 static void lsh_notify(struct dnl_sock *s)
 {
 	struct lsh *l = container_of(s, struct lsh, s);
 	pthread_mutex_lock(&lst_mu);
+	int n = 0;
 	for (struct ms *m = l->users; m; m = m->lnext)
+		n++;
+	int first = n ? (int)(l->turn++ % (unsigned)n) : 0, i = 0;
+	for (struct ms *m = l->users; m; m = m->lnext, i++)
+		if (i >= first)
+			ms_note(m);
+	i = 0;
+	for (struct ms *m = l->users; m && i < first; m = m->lnext, i++)
 		ms_note(m);
 	pthread_mutex_unlock(&lst_mu);
 }
@@ -784,9 +797,24 @@ static void lsh_put(struct lsh *l)
 	free(l);
 }
 
+static struct lsh *lsh_get_locked(uint32_t ip, uint16_t port, int backlog);
+
 /* The process's daemon listener for ip:port, made if needed.  A listener
  * whose attachment died is not reused (the daemon behind it is gone). */
 static struct lsh *lsh_get(uint32_t ip, uint16_t port, int backlog)
+{
+	/* One creation at a time, the request included: two contexts that
+	 * listen on the same port at once must not both ask the daemon (the
+	 * second would get EADDRINUSE).  lst_mu itself cannot be held over a
+	 * request: the pump takes it to notify. */
+	static pthread_mutex_t make_mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_lock(&make_mu);
+	struct lsh *l = lsh_get_locked(ip, port, backlog);
+	pthread_mutex_unlock(&make_mu);
+	return l;
+}
+
+static struct lsh *lsh_get_locked(uint32_t ip, uint16_t port, int backlog)
 {
 	pthread_mutex_lock(&lst_mu);
 	for (struct lsh *l = lst_list; port && l; l = l->next)

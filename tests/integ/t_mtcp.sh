@@ -91,7 +91,9 @@ kill -TERM $SRV 2>/dev/null
 for _ in $(seq 50); do kill -0 $SRV 2>/dev/null || break; sleep 0.1; done
 kill -0 $SRV 2>/dev/null && kill -KILL $SRV
 wait $SRV 2>/dev/null
-check "epserver stopped on SIGTERM, both threads served ($(tail -n 3 "$DN_TMP/srv.err" | tr '\n' ' '))" \
+check "epserver: both threads listened on the one port" \
+	test "$(grep -c 'listening on port 8080' "$DN_TMP/srv.err")" -eq 2
+check "epserver stopped on SIGTERM ($(tail -n 3 "$DN_TMP/srv.err" | tr '\n' ' '))" \
 	grep -q "responses in all" "$DN_TMP/srv.err"
 
 # ---- wget-like client -> python http.server -------------------------------------
