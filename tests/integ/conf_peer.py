@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """Kernel-side peers for the conformance suite (runs in the test namespace).
 
-  conf_peer.py HOST [--lifetime=SECONDS]
+  conf_peer.py HOST PEER [--lifetime=SECONDS]
 
-Listens on HOST (the kernel's address in the namespace) on fixed ports:
+Listens on HOST (the kernel's address in the namespace) on fixed ports
+(PEER is the daemon's address, which the dialer's clients connect to):
 
   7001 echo     echoes every byte; at the client's FIN, FIN back and close.
   7002 sink     accepts and never reads (small receive buffer), so the
@@ -17,7 +18,7 @@ Listens on HOST (the kernel's address in the namespace) on fixed ports:
   7010 dialer   reads 16-byte commands (op, port, count, nbytes; 4 bytes
                 big-endian each) and answers each with 8 bytes (ok, failed).
                 op 1: `count` kernel clients connect to the app at
-                HOST's peer (the daemon's address) port `port`; once all are
+                PEER port `port`; once all are
                 connected, each sends nbytes of the pattern, reads them back,
                 sends its FIN and expects the app's FIN.
 
