@@ -11,11 +11,13 @@
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
 
@@ -453,6 +455,13 @@ END_TEST
 
 /* ---- epoll ------------------------------------------------------------------ */
 
+static int64_t ms_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int wait_ev(mctx_t m, int ep, struct mtcp_epoll_event *e, int timeout)
 {
 	int n;
@@ -515,7 +524,8 @@ START_TEST(test_epoll_modes)
 	ck_assert_int_eq(mtcp_epoll_ctl(m, ep, MTCP_EPOLL_CTL_MOD, s, &ev), 0);
 	ck_assert_int_eq(mtcp_close(m, c), 0);
 	int n = 0;
-	for (int i = 0; i < 100 && !(n == 1 && (e[0].events & MTCP_EPOLLRDHUP)); i++)
+	for (int64_t end = ms_now() + 10000;
+	     !(n == 1 && (e[0].events & MTCP_EPOLLRDHUP)) && ms_now() < end; usleep(1000))
 		n = wait_ev(m, ep, e, 100);
 	ck_assert_int_eq(n, 1);
 	ck_assert_uint_eq(e[0].events, MTCP_EPOLLIN | MTCP_EPOLLRDHUP);
@@ -551,9 +561,13 @@ START_TEST(test_epoll_err_hup_and_connect)
 	ev.events = MTCP_EPOLLOUT;
 	ev.data.sockid = c;
 	ck_assert_int_eq(mtcp_epoll_ctl(m, ep, MTCP_EPOLL_CTL_ADD, c, &ev), 0);
+	/* Bounded in time, not in rounds: a level-triggered socket that is
+	 * ready makes every wait return at once. */
 	int got_out = 0, got_in = 0;
-	for (int i = 0; i < 100 && !(got_out && got_in); i++) {
+	for (int64_t end = ms_now() + 10000; !(got_out && got_in) && ms_now() < end;) {
 		int n = wait_ev(m, ep, e, 100);
+		if (!(got_out && got_in))
+			usleep(1000);
 		for (int k = 0; k < n; k++) {
 			if (e[k].data.sockid == c && (e[k].events & MTCP_EPOLLOUT))
 				got_out = 1;
@@ -561,7 +575,7 @@ START_TEST(test_epoll_err_hup_and_connect)
 				got_in = 1;
 		}
 	}
-	ck_assert(got_out && got_in);
+	ck_assert_msg(got_out && got_in, "out %d in %d", got_out, got_in);
 	int err = -1;
 	socklen_t len = sizeof(err);
 	ck_assert_int_eq(mtcp_getsockopt(m, c, SOL_SOCKET, SO_ERROR, &err, &len), 0);
@@ -580,7 +594,7 @@ START_TEST(test_epoll_err_hup_and_connect)
 	ck_assert_int_eq(mtcp_epoll_ctl(m, ep, MTCP_EPOLL_CTL_MOD, c, &ev), 0);
 	ck_assert_int_eq(mtcp_abort(m, s), 0);
 	int n = 0;
-	for (int i = 0; i < 100; i++) {
+	for (int64_t end = ms_now() + 10000; ms_now() < end; usleep(1000)) {
 		n = wait_ev(m, ep, e, 100);
 		if (n == 1 && e[0].data.sockid == c && (e[0].events & MTCP_EPOLLERR))
 			break;
@@ -604,7 +618,7 @@ START_TEST(test_epoll_err_hup_and_connect)
 	ev.data.sockid = r;
 	ck_assert_int_eq(mtcp_epoll_ctl(m, ep, MTCP_EPOLL_CTL_ADD, r, &ev), 0);
 	int found = 0;
-	for (int i = 0; i < 100 && !found; i++) {
+	for (int64_t end = ms_now() + 10000; !found && ms_now() < end; usleep(1000)) {
 		n = wait_ev(m, ep, e, 100);
 		for (int k = 0; k < n; k++)
 			if (e[k].data.sockid == r)
@@ -746,6 +760,8 @@ struct srv {
 	int port;
 	int cpu;
 	int accepted;
+	_Atomic int ready;          /* listening */
+	_Atomic int *stop;
 	mctx_t m;
 };
 
@@ -756,12 +772,16 @@ static void *serve(void *arg)
 	int l = mtcp_socket(m, AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in a = sin_of(sv->port);
 	mtcp_setsock_nonblock(m, l);
-	if (mtcp_bind(m, l, SA(a), sizeof(a)) < 0 || mtcp_listen(m, l, 16) < 0)
+	if (mtcp_bind(m, l, SA(a), sizeof(a)) < 0 || mtcp_listen(m, l, 16) < 0) {
+		atomic_store(&sv->ready, -1);
 		return NULL;
+	}
+	atomic_store(&sv->ready, 1);
 	int ep = mtcp_epoll_create(m, 8);
 	struct mtcp_epoll_event ev = { .events = MTCP_EPOLLIN, .data.sockid = l }, e[8];
 	mtcp_epoll_ctl(m, ep, MTCP_EPOLL_CTL_ADD, l, &ev);
-	for (int i = 0; i < 300 && sv->accepted < 1; i++) {
+	/* Until the test has its two answers (bounded: 20 s). */
+	for (int i = 0; i < 2000 && !atomic_load(sv->stop); i++) {
 		int n = mtcp_epoll_wait(m, ep, e, 8, 10);
 		for (int k = 0; k < n; k++) {
 			int s;
@@ -781,7 +801,9 @@ START_TEST(test_threads_and_signal)
 	cf.num_cores = 3;
 	ck_assert_int_eq(mtcp_setconf(&cf), 0);
 	ck_assert_int_eq(mtcp_init(NULL), 0);
-	struct srv sv[2] = { { .port = 7777, .cpu = 1 }, { .port = 7777, .cpu = 2 } };
+	static _Atomic int stop;
+	struct srv sv[2] = { { .port = 7777, .cpu = 1, .stop = &stop },
+			     { .port = 7777, .cpu = 2, .stop = &stop } };
 	pthread_t t[2];
 	for (int i = 0; i < 2; i++) {
 		sv[i].m = mtcp_create_context(sv[i].cpu);
@@ -789,7 +811,13 @@ START_TEST(test_threads_and_signal)
 		pthread_create(&t[i], NULL, serve, &sv[i]);
 	}
 	mctx_t m = mtcp_create_context(0);
-	usleep(50000);
+	/* Both contexts listen on the one port (no EADDRINUSE for the
+	 * second). */
+	for (int i = 0; i < 2000 && !(atomic_load(&sv[0].ready) &&
+				     atomic_load(&sv[1].ready)); i++)
+		usleep(5000);
+	ck_assert_int_eq(atomic_load(&sv[0].ready), 1);
+	ck_assert_int_eq(atomic_load(&sv[1].ready), 1);
 	int cs[2];
 	for (int i = 0; i < 2; i++) {
 		cs[i] = mtcp_socket(m, AF_INET, SOCK_STREAM, 0);
@@ -799,6 +827,7 @@ START_TEST(test_threads_and_signal)
 		char buf[2];
 		ck_assert_int_eq(mtcp_read(m, cs[i], buf, 2), 2);
 	}
+	atomic_store(&stop, 1);
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
 	ck_assert_int_eq(sv[0].accepted + sv[1].accepted, 2);
