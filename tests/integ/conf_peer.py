@@ -12,9 +12,11 @@ Listens on HOST (the kernel's address in the namespace) on fixed ports
   7003 pattern  reads a header (4-byte big-endian N, 4-byte tag), sends N
                 bytes of the pattern (byte i = i % 251) and a FIN, then
                 reads the client's bytes until its FIN and records under the
-                tag how many arrived (-1 if they were not the pattern).
+                tag how many arrived (-1 if they were not the pattern, -4
+                if a RST came instead of the FIN).
   7004 query    reads a 4-byte tag, answers with the 8-byte signed count the
                 pattern service recorded for it (waits up to 5 s; -2 if none).
+  7005 reset    accepts and closes at once with SO_LINGER 0: a RST.
   7010 dialer   reads 16-byte commands (op, port, count, nbytes; 4 bytes
                 big-endian each) and answers each with 8 bytes (ok, failed).
                 op 1: `count` kernel clients connect to the app at
@@ -103,15 +105,25 @@ def pattern_svc(s):
     s.sendall(pattern(n))
     s.shutdown(socket.SHUT_WR)
     got = b""
+    count = None
     while True:
-        b = s.recv(65536)
+        try:
+            b = s.recv(65536)
+        except ConnectionResetError:
+            count = -4      # the app reset the connection
+            break
         if not b:
             break
         got += b
-    count = len(got) if got == pattern(len(got)) else -1
+    if count is None:
+        count = len(got) if got == pattern(len(got)) else -1
     with results_cv:
         results[tag] = count
         results_cv.notify_all()
+
+
+def reset(s):
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 def query(s):
@@ -188,6 +200,7 @@ def main():
     serve(7002, sink, rcvbuf=4096)
     serve(7003, pattern_svc)
     serve(7004, query)
+    serve(7005, reset)
     serve(7010, dialer)
     print("ready", flush=True)
     time.sleep(life)

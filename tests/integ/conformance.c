@@ -6,7 +6,7 @@
  *   conformance KERNEL_IP DAEMON_IP UNREACH_IP MAX_SOCKETS [CASE...]
  *
  * KERNEL_IP runs tests/integ/conf_peer.py (echo 7001, sink 7002, pattern
- * 7003, query 7004, dialer 7010; see there); DAEMON_IP is the daemon's
+ * 7003, query 7004, reset 7005, dialer 7010; see there); DAEMON_IP is the daemon's
  * address (kernel clients dial it); UNREACH_IP is an address of the
  * daemon's subnet that nobody owns (no ARP answer); MAX_SOCKETS is the
  * daemon's apps.max_sockets.  Without CASE arguments every case runs.
@@ -39,6 +39,7 @@
 #define P_SINK 7002
 #define P_PATTERN 7003
 #define P_QUERY 7004
+#define P_RESET 7005
 #define P_DIALER 7010
 #define P_REFUSED 7099       /* nothing listens there */
 
@@ -1046,6 +1047,73 @@ static void case_bufsizes(void)
 	hclose(s);
 }
 
+/* ---- hclose is close(2)-like; tcp_close at its deadline; a peer's RST ---- */
+
+static int t_close_deadline(char *msg, size_t len)
+{
+	/* The sink never sends its FIN: tcp_close sends ours, waits for
+	 * theirs until the deadline, and releases the handle anyway. */
+	int s = dial(P_SINK);
+	if (s < 0)
+		return snprintf(msg, len, "no connection"), -1;
+	int64_t dl = now() + 300;
+	int rc = tcp_close(s, dl);
+	int err = errno;
+	int64_t t = now_us();
+	int v = late_verdict(rc, err, dl, t, msg, len);
+	if (v >= 0 && hclose(s) != -1) {
+		snprintf(msg, len, "the handle was still open after tcp_close failed");
+		v = -1;
+	}
+	return v;
+}
+
+static void case_close(void)
+{
+	/* hclose right after bsend: the bytes and a FIN still reach the
+	 * peer, from the daemon, after the handle is gone. */
+	int s = dial_pattern(0, 200);
+	if (s >= 0) {
+		uint8_t buf[3000];
+		fill_pattern(buf, sizeof(buf), 0);
+		int rc = bsend(s, buf, sizeof(buf), now() + 2000);
+		int hr = hclose(s);
+		int64_t got = query_tag(200);
+		if (rc == 0 && hr == 0 && got == 3000)
+			ok("bsend 3000 bytes then hclose at once: the kernel peer got all 3000 and a FIN");
+		else
+			fail("bsend then hclose: bsend %d, hclose %d, the kernel peer recorded %lld", rc,
+			     hr, (long long)got);
+	}
+	/* hclose with input never read: a RST, so the peer knows. */
+	s = dial_pattern(5000, 201);
+	if (s >= 0) {
+		msleep(now() + 300);      /* the 5000 bytes arrive, unread */
+		uint8_t buf[100];
+		fill_pattern(buf, sizeof(buf), 0);
+		int rc = bsend(s, buf, sizeof(buf), now() + 2000);
+		msleep(now() + 100);
+		int hr = hclose(s);
+		int64_t got = query_tag(201);
+		if (rc == 0 && hr == 0 && got == -4)
+			ok("hclose with unread input: the kernel peer got a RST");
+		else
+			fail("hclose with unread input: bsend %d, hclose %d, the kernel peer recorded %lld"
+			     " (-4 means reset)", rc, hr, (long long)got);
+	}
+	timing_case("tcp_close to a peer that never sends its FIN, deadline now+300 (handle released)",
+		    t_close_deadline);
+	/* A peer that resets: ECONNRESET in both directions. */
+	s = dial(P_RESET);
+	if (s >= 0) {
+		char c;
+		expect_err(brecv(s, &c, 1, now() + 5000), ECONNRESET, "brecv when the peer resets");
+		expect_err(bsend(s, "x", 1, now() + 2000), ECONNRESET, "bsend after the peer's RST");
+		expect_err(tcp_close(s, now() + 2000), ECONNRESET, "tcp_close after the peer's RST");
+		expect_err(hclose(s), EBADF, "the handle is released by that tcp_close");
+	}
+}
+
 /* ---- iolists -------------------------------------------------------------- */
 
 static void case_iolist(void)
@@ -1303,6 +1371,7 @@ static const struct tcase cases[] = {
 	{ "halfclose", case_halfclose },
 	{ "bufsizes", case_bufsizes },
 	{ "backpressure", case_backpressure },
+	{ "close", case_close },
 	{ "iolist", case_iolist },
 	{ "errno", case_errno },
 };

@@ -2,10 +2,12 @@
 # Issue 5: libdillnet's API contract proven against the real dillnetd on
 # net_tap, the Linux kernel of the namespace as the peer, the app as an
 # unprivileged user.  tests/integ/conformance.c holds the cases (deadlines,
-# exchange and close, half-close, back-pressure, port 0, buffer sizes,
-# iolists, every errno that can be provoked, an epoll loop on
+# exchange and close, half-close, back-pressure, hclose's close(2)-like
+# delivery and RST, tcp_close at its deadline, a peer's RST, port 0, buffer
+# sizes, iolists, every errno that can be provoked, an epoll loop on
 # dillnet_pollfd serving 100 connections); tests/integ/conf_peer.py is the
-# kernel side (echo, sink, pattern, dialer).
+# kernel side (echo, sink, pattern, reset, dialer).  Extra arguments name
+# the cases to run (default: all).
 . "$(dirname "$0")/lib.sh"
 dn_begin conform
 T0=$SECONDS
