@@ -6,15 +6,18 @@
  *   conformance KERNEL_IP DAEMON_IP UNREACH_IP MAX_SOCKETS [CASE...]
  *
  * KERNEL_IP runs tests/integ/conf_peer.py (echo 7001, sink 7002, pattern
- * 7003, query 7004, reset 7005, dialer 7010; see there); DAEMON_IP is the daemon's
- * address (kernel clients dial it); UNREACH_IP is an address of the
- * daemon's subnet that nobody owns (no ARP answer); MAX_SOCKETS is the
- * daemon's apps.max_sockets.  Without CASE arguments every case runs.
+ * 7003, query 7004, reset 7005, dialer 7010; see there); DAEMON_IP is the
+ * daemon's address (kernel clients dial it); UNREACH_IP and the address
+ * after it are in the daemon's subnet and owned by nobody (no ARP answer);
+ * MAX_SOCKETS is the daemon's apps.max_sockets, which must be free when the
+ * program starts.  Without CASE arguments every case runs.
  *
  * Threads stand in for libdill's coroutines.  Each case prints "ok - ..." or
  * "FAIL - ..." lines; the last line is "conformance: N passed, M failed" and
  * the exit status is non-zero on any failure.  Every call has a deadline and
- * every case runs under an alarm, so the program cannot hang.
+ * every case runs under an alarm, so the program cannot hang.  Timing
+ * checks (expiry within LATE_MS of the deadline, deadline 0 within LATE_MS)
+ * may take up to TIMING_TRIES attempts on a loaded machine, and say so.
  *
  * A receive that fails, a timeout (even with deadline 0) included, breaks
  * its direction for good: the cases never probe a connection they still
@@ -249,6 +252,10 @@ static void case_emfile(void)
 {
 	int *ls = calloc((size_t)max_sockets + 1, sizeof(int));
 	int n = 0, err = 0;
+	if (!ls) {
+		fail("out of memory");
+		return;
+	}
 	struct ipaddr a;
 	while (n <= max_sockets) {
 		ipaddr_local(&a, NULL, 0, IPADDR_IPV4);
@@ -340,12 +347,12 @@ static void case_epoll(void)
 		return;
 	}
 	static struct ep_conn conns[EP_CONNS + 8];
-	int nconns = 0, open = 0, maxopen = 0, served = 0, errs = 0;
+	int nconns = 0, nopen = 0, maxopen = 0, served = 0, errs = 0;
 	int wakeups = 0, reports = 0;
 	int have_reply = 0;
 	uint8_t reply[8];
 	int64_t end = now() + 30000;
-	while (now() < end && !(have_reply && served + errs >= nconns && nconns > 0 && open == 0)) {
+	while (now() < end && !(have_reply && served + errs >= nconns && nconns > 0 && nopen == 0)) {
 		struct epoll_event out;
 		int k = epoll_wait(ep, &out, 1, 200);
 		if (k < 0 && errno != EINTR) {
@@ -375,8 +382,8 @@ static void case_epoll(void)
 						}
 						conns[nconns].h = c;
 						conns[nconns++].state = 0;
-						if (++open > maxopen)
-							maxopen = open;
+						if (++nopen > maxopen)
+							maxopen = nopen;
 					}
 					if (errno != ETIMEDOUT) {
 						fail("tcp_accept(deadline 0) -> %s", en(errno));
@@ -426,7 +433,7 @@ static void case_epoll(void)
 					} else if (errno == EPIPE) {
 						rc = tcp_close(h, now() + 2000);
 						c->state = 2;
-						open--;
+						nopen--;
 						if (rc == 0)
 							served++;
 						else
@@ -440,7 +447,7 @@ static void case_epoll(void)
 					errs++;
 					hclose(h);
 					c->state = 2;
-					open--;
+					nopen--;
 				}
 			}
 			if (n < 64)
@@ -696,7 +703,7 @@ static void case_deadline(void)
 
 static void case_backpressure(void)
 {
-	timing_case("back-pressure: 8 MiB bsend to a peer that never reads, deadline now+1500",
+	timing_case("8 MiB bsend to a peer that never reads, deadline now+1500",
 		    t_backpressure);
 }
 
