@@ -49,5 +49,20 @@ if grep -q '^peer\|^dialer' "$DN_TMP/peer.out"; then
 	echo "--- kernel peer notes"; grep '^peer\|^dialer' "$DN_TMP/peer.out"
 fi
 check "daemon still running" kill -0 "$DN_DAEMON_PID"
+# The app is gone: so are its attachment and, after TIME-WAIT (1 s here),
+# every connection it had.
+gone() {
+	local i
+	for i in $(seq 50); do
+		if [ "$(dn_ctl show apps | grep -c '^[0-9]')" -eq 0 ] &&
+		   [ "$(dn_ctl show connections | grep -c '^[A-Z][A-Z-]* ')" -le 1 ]; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	dn_ctl show apps; dn_ctl show connections
+	return 1
+}
+check "after the program: no app attached, no connection left" gone
 echo "t_conformance: $((SECONDS - T0)) s"
 dn_end
