@@ -358,6 +358,9 @@ static void tcp_configure(struct dn_daemon *d)
 	t->syn_backlog_max = (uint16_t)(c->tcp.syn_backlog > 65535 ? 65535 : c->tcp.syn_backlog);
 	t->syncookies = c->tcp.syn_cookies ? 1 : 0;
 	t->max_conns = c->tcp.max_connections;
+	/* A connection the app closed must not hold the app's socket and
+	 * rings through TIME-WAIT: short connections would run out of them. */
+	t->tw_release = 1;
 	/* RFC 6528 ISNs, RFC 6056 ports and SYN cookies need a secret the
 	 * stack core cannot make itself (it makes no OS calls). */
 	if (getrandom(key, sizeof(key), 0) == (ssize_t)sizeof(key))

@@ -411,6 +411,24 @@ static void conn_release(struct dn_tcp_conn *c)
 	}
 }
 
+/* conf.tw_release: TIME-WAIT needs neither ring (all we sent is
+ * acknowledged, nothing more can arrive, and its ACKs advertise from
+ * rcv_adv without the rx ring), so an orphan hands them back now and
+ * freed() is not called again when the connection goes. */
+static void time_wait_release(struct dn_tcp_conn *c)
+{
+	struct dn_tcp *t = dn_tcp_of(c);
+	if (!t->conf.tw_release || !(c->flags & DN_TCPF_ORPHAN) ||
+	    (c->flags & (DN_TCPF_OWNED | DN_TCPF_FREED)) ||
+	    !(c->rx || c->tx || c->owner))
+		return;
+	void *owner = c->owner;
+	c->rx = c->tx = NULL;
+	c->owner = NULL;
+	if (t->up && t->up->freed)
+		t->up->freed(t->up_ctx, c, owner);
+}
+
 void dn_tcp_set_state(struct dn_tcp_conn *c, int state)
 {
 	struct dn_tcp_conn *l = c->parent;
@@ -418,6 +436,8 @@ void dn_tcp_set_state(struct dn_tcp_conn *c, int state)
 	    l->synq_len)
 		l->synq_len--;
 	c->state = (uint8_t)state;
+	if (state == DN_TCP_TIME_WAIT)
+		time_wait_release(c);
 }
 
 void dn_tcp_done(struct dn_tcp_conn *c)
@@ -880,6 +900,7 @@ void dn_tcp_close(struct dn_tcp_conn *c)
 		dn_tcp_done(c);
 		break;
 	case DN_TCP_TIME_WAIT:
+		time_wait_release(c);
 		break;   /* finishes on its own */
 	default: {
 		/* RFC 2525 2.17 / kernel practice: unread data means the app

@@ -190,6 +190,12 @@ struct dn_tcp_conf {
 	 * window scale offered in SYN,ACKs, before the ring is known
 	 * (default 1 MiB). */
 	uint32_t passive_rx_max;
+	/* An orphan (closed by its owner) entering TIME-WAIT gives its rings
+	 * and owner back at once through freed(), rather than when the
+	 * connection goes after 2MSL: TIME-WAIT needs neither.  Default 0;
+	 * the daemon sets it so that closed connections do not hold an app's
+	 * sockets and ring memory through TIME-WAIT. */
+	uint8_t tw_release;
 };
 
 /* ---- upcalls: set by the owner (the app manager) ----
