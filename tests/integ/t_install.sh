@@ -122,6 +122,16 @@ rc=$?
 check "program links against libdillnet.a with pkg-config --static ($sflags)" test $rc -eq 0
 [ $rc -eq 0 ] || cat "$DEST/cc.out"
 
+# The README's "A program" builds as the README says (it ran against a
+# kernel echo server when written; here it only has to compile and link).
+sed -n '/^## A program/,/^## /p' "$DN_ROOT/README.md" | sed -n '/^```c$/,/^```$/p' | sed '1d;$d' \
+	> "$DEST/readme.c"
+cc -Wall -Wextra -Werror "$DEST/readme.c" -o "$DEST/readme" $cflags $libs > "$DEST/cc.out" 2>&1
+rc=$?
+check "the README's example program compiles and links ($(wc -l < "$DEST/readme.c") lines)" \
+	test $rc -eq 0 -a -s "$DEST/readme.c"
+[ $rc -eq 0 ] || cat "$DEST/cc.out"
+
 # --- DILLNET_DISABLE_RAW_NAMES
 cat > "$DEST/raw.c" <<'C'
 #define DILLNET_DISABLE_RAW_NAMES
