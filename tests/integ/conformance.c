@@ -1384,6 +1384,43 @@ static void case_errno(void)
 		cancel_one("bsend of 8 MiB to a peer that never reads", c, 2, 1);
 }
 
+/* ---- dillnet_shutdown (last: the library stays shut down) ---------------- */
+
+static void case_shutdown(void)
+{
+	int c = dial(P_ECHO);
+	struct ipaddr la;
+	ipaddr_local(&la, NULL, 0, IPADDR_IPV4);
+	int l = tcp_listen(&la, 8);
+	if (c < 0 || l < 0) {
+		fail("set-up: connection %d, listener %d", c, l);
+		return;
+	}
+	struct blocker b1 = { .h = c, .kind = 0 }, b2 = { .h = l, .kind = 1 };
+	pthread_t t1, t2;
+	pthread_create(&t1, NULL, block_thread, &b1);
+	pthread_create(&t2, NULL, block_thread, &b2);
+	msleep(now() + 300);
+	dillnet_shutdown();
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	if (b1.rc == -1 && b1.err == ECANCELED && b2.rc == -1 && b2.err == ECANCELED)
+		ok("dillnet_shutdown cancels a blocked brecv and a blocked tcp_accept (ECANCELED)");
+	else
+		fail("dillnet_shutdown: brecv %d (%s), tcp_accept %d (%s)", b1.rc, en(b1.err), b2.rc,
+		     en(b2.err));
+	struct ipaddr e;
+	addr_of(&e, kernel_ip, P_ECHO);
+	expect_err(tcp_connect(&e, now() + 1000), ECANCELED, "tcp_connect after dillnet_shutdown");
+	ipaddr_local(&la, NULL, 0, IPADDR_IPV4);
+	expect_err(tcp_listen(&la, 8), ECANCELED, "tcp_listen after dillnet_shutdown");
+	int h = hclose(c);
+	if (h == -1 && (errno == ECANCELED || errno == EBADF))
+		ok("hclose after dillnet_shutdown -> %s (the handle is gone)", en(errno));
+	else
+		fail("hclose after dillnet_shutdown -> %s", h ? en(errno) : "success");
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 struct tcase {
@@ -1409,6 +1446,7 @@ static const struct tcase cases[] = {
 	 * mode for good, and every case before runs in plain blocking mode,
 	 * the common one. */
 	{ "epoll", case_epoll },
+	{ "shutdown", case_shutdown },
 };
 
 int main(int argc, char **argv)
