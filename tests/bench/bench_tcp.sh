@@ -55,10 +55,8 @@ kcli() {   # kcli MODE PORT COUNT
 	ip netns exec "$VA" "$LOAD" --kernel -t 120 "$1" 198.19.0.2 "$2" "$3"
 }
 
-# --- dillnet: daemon on net_tap, kernel server in the tap's namespace.
-# Short connections leave their sockets (and rings) held through TIME-WAIT
-# (a known bug, see t_tcp_scale.sh), so the app gets room for all of them:
-# 16 KiB rings in a 256 MiB region for that part, and time_wait_s 1.
+# --- dillnet: daemon on net_tap (default settings), kernel server in the
+# tap's namespace.
 start_dillnet() {   # start_dillnet EXTRA-CONF
 	[ -n "${DN_DAEMON_PID:-}" ] && dn_stop_daemon
 	ip netns del "$DN_NS" 2>/dev/null; ip netns add "$DN_NS"; ip -n "$DN_NS" link set lo up
@@ -81,9 +79,6 @@ k_bulk=$(kcli bulk 7001 "$MB" 2>&1)
 d_rr=$(dcli rr 7000 "$RR" 2>&1)
 k_rr=$(kcli rr 7000 "$RR" 2>&1)
 
-start_dillnet 'apps = { allowed_groups = [ "dillnet" ]; max_sockets = 8192; region_mb = 256;
-  rx_buffer = 16384; tx_buffer = 16384; };
-tcp = { time_wait_s = 1; };'
 d_crr=$(dcli crr 7000 "$CRR" 2>&1)
 k_crr=$(kcli crr 7000 "$CRR" 2>&1)
 

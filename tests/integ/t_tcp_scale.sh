@@ -10,7 +10,8 @@
 # Per-app limits are raised for this (apps.max_sockets 2048, 16 KiB rings,
 # region 128 MiB), and tcp.time_wait_s is 5 so TIME-WAIT entries of the
 # short connections are gone (and the final check is meaningful) within
-# the run.
+# the run.  The 5,000 short connections are more than apps.max_sockets:
+# a closed connection must not hold the app's socket through TIME-WAIT.
 . "$(dirname "$0")/lib.sh"
 dn_begin scale
 N=${DN_SCALE_CONNS:-1000}
@@ -76,8 +77,8 @@ check "$N concurrent kernel connections to the app server: all replies verified,
 if [ $rc -ne 0 ]; then
 	echo "app server said:"; sort "$DN_TMP/as.out" | uniq -c | head -20
 	grep -q "does not read its replies" "$DN_TMP/daemon.log" &&
-		echo "  (known bug: the daemon disconnected the app server as a protocol violation" \
-		     "when replies to its threads' concurrent requests filled the app socket's buffer)"
+		echo "  (the daemon disconnected the app server as a protocol violation: replies to its" \
+		     "threads' concurrent requests filled the app socket; see reply_room in daemon/app.c)"
 fi
 dn_ctl show counters | grep -E "drop_|resets|challenge|retrans|rto" | grep -v ' 0$' || true
 kill "$AS" 2>/dev/null; wait "$AS" 2>/dev/null
@@ -88,9 +89,8 @@ out=$(dn_as_app "$LOAD" -t 90 crr "$DN_KERNEL_IP" 7000 "$SHORT" 2>&1); rc=$?
 echo "short connections: $out ($((SECONDS - t0)) s)"
 check "$SHORT short app connections (connect, 64-byte request/reply checked, close)" test $rc -eq 0
 if [ $rc -ne 0 ] && grep -q "Too many open files" <<<"$out"; then
-	echo "  (known bug: a connection the app closed keeps its app socket and rings until"
-	echo "   TIME-WAIT ends, so an app gets EMFILE after apps.max_sockets closes within"
-	echo "   tcp.time_wait_s; see the report of issue 4's scale test)"
+	echo "  (EMFILE: closed connections hold the app's sockets or rings through TIME-WAIT"
+	echo "   again? dillnetd sets tcp conf.tw_release so they do not)"
 fi
 st=$(conns_json | count_states)
 n=$(held)
