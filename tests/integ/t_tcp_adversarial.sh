@@ -23,6 +23,7 @@ AS=$!
 dn_ns "$LOAD" --kernel -t 170 kserver "$DN_KERNEL_IP" 7000 > "$DN_TMP/ks.out" 2>&1 &
 KS=$!
 DN_EXTRA_PIDS="$AS $KS"
+disown $AS $KS   # the cleanup kills them: no job notices after the summary
 for _ in $(seq 50); do
 	[ -s "$DN_TMP/app/port" ] && grep -q listening "$DN_TMP/ks.out" 2>/dev/null && break
 	sleep 0.1

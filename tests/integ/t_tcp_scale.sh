@@ -54,6 +54,7 @@ held() { echo $(( $(ctr conns_alloc) - $(ctr conns_freed) )); }
 dn_ns "$LOAD" --kernel -t 100 kserver "$DN_KERNEL_IP" 7000 > "$DN_TMP/ks.out" 2>&1 &
 KS=$!
 DN_EXTRA_PIDS="$KS"
+disown $KS   # the cleanup kills it: no job notice after the summary
 for _ in $(seq 50); do grep -q listening "$DN_TMP/ks.out" 2>/dev/null && break; sleep 0.1; done
 t0=$SECONDS
 out=$(dn_as_app "$LOAD" -t 60 conc "$DN_KERNEL_IP" 7000 "$N" 2>&1); rc=$?
