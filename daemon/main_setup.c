@@ -78,6 +78,7 @@ struct list_fill {
 	size_t cap, entry;
 	uint32_t count;
 	int overflow;
+	int truncated;   /* overflow is fine: send the first entries, say so */
 	const char *filter;
 };
 
@@ -105,8 +106,8 @@ static void add_counter(const char *name, uint64_t v, void *arg)
 
 static int list_done(struct list_fill *f, uint32_t *ol)
 {
-	struct dn_ctl_list l = { .count = f->count };
-	if (f->overflow)
+	struct dn_ctl_list l = { .count = f->count, .flags = f->truncated ? DN_CTL_LIST_TRUNCATED : 0 };
+	if (f->overflow && !f->truncated)
 		return EOVERFLOW;
 	memcpy(f->base, &l, sizeof(l));
 	*ol = (uint32_t)(sizeof(l) + (size_t)f->count * f->entry);
@@ -236,8 +237,8 @@ static int h_conns(void *ctx, const void *req, uint32_t rl, void *out, size_t ca
 	if (cap < sizeof(struct dn_ctl_list))
 		return EOVERFLOW;
 	dn_tcp_foreach(&d->st, add_conn, &f);
-	/* More connections than one reply holds: show the first ones. */
-	f.overflow = 0;
+	/* More connections than one reply holds: the first ones, flagged. */
+	f.truncated = f.overflow;
 	return list_done(&f, ol);
 }
 

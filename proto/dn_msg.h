@@ -90,8 +90,10 @@ struct dn_ctl_counter {
 /* List replies: a count and that many entries. */
 struct dn_ctl_list {
 	uint32_t count;
-	uint32_t pad;
+	uint32_t flags;           /* DN_CTL_LIST_* */
 };
+/* The daemon had more entries than one reply holds; these are the first. */
+#define DN_CTL_LIST_TRUNCATED 1u
 
 struct dn_ctl_loglevel {
 	char level[16];

@@ -111,6 +111,13 @@ static uint32_t list_count(const struct dn_reply *r)
 	return l.count;
 }
 
+static int list_truncated(const struct dn_reply *r)
+{
+	struct dn_ctl_list l;
+	memcpy(&l, r->payload, sizeof(l));
+	return (l.flags & DN_CTL_LIST_TRUNCATED) != 0;
+}
+
 static void list_entry(const struct dn_reply *r, uint32_t i, void *e, size_t size)
 {
 	memcpy(e, r->payload + sizeof(struct dn_ctl_list) + (size_t)i * size, size);
@@ -454,6 +461,8 @@ static void conns_text(const struct dn_out *o, const struct dn_reply *r)
 	}
 	if (n == 0)
 		fprintf(o->f, "(no connections)\n");
+	if (list_truncated(r))
+		fprintf(o->f, "(only the first %u connections fit in one reply)\n", n);
 }
 
 static void json_addr(struct dn_json *j, const char *key, uint32_t ip)
@@ -508,6 +517,7 @@ static void conns_json(const struct dn_out *o, const struct dn_reply *r)
 		dn_json_obj_end(&j);
 	}
 	dn_json_arr_end(&j);
+	dn_json_bool(&j, "truncated", list_truncated(r));
 	dn_json_obj_end(&j);
 	dn_json_finish(&j);
 }
