@@ -117,7 +117,7 @@ static int list_done(struct list_fill *f, uint32_t *ol)
 static int h_counters(void *ctx, const void *req, uint32_t rl, void *out, size_t cap, uint32_t *ol)
 {
 	struct dn_daemon *d = ctx;
-	struct list_fill f = { out, cap, sizeof(struct dn_ctl_counter), 0, 0, NULL };
+	struct list_fill f = { .base = out, .cap = cap, .entry = sizeof(struct dn_ctl_counter) };
 	(void)req;
 	(void)rl;
 	if (cap < sizeof(struct dn_ctl_list))
@@ -146,7 +146,7 @@ static void add_arp(const struct dn_arp_view *e, void *arg)
 static int h_arp(void *ctx, const void *req, uint32_t rl, void *out, size_t cap, uint32_t *ol)
 {
 	struct dn_daemon *d = ctx;
-	struct list_fill f = { out, cap, sizeof(struct dn_ctl_arp_entry), 0, 0, NULL };
+	struct list_fill f = { .base = out, .cap = cap, .entry = sizeof(struct dn_ctl_arp_entry) };
 	(void)req;
 	(void)rl;
 	if (cap < sizeof(struct dn_ctl_list))
@@ -231,7 +231,7 @@ static int add_conn(const struct dn_tcp_conn_info *i, void *arg)
 static int h_conns(void *ctx, const void *req, uint32_t rl, void *out, size_t cap, uint32_t *ol)
 {
 	struct dn_daemon *d = ctx;
-	struct list_fill f = { out, cap, sizeof(struct dn_ctl_tcpconn), 0, 0, NULL };
+	struct list_fill f = { .base = out, .cap = cap, .entry = sizeof(struct dn_ctl_tcpconn) };
 	(void)req;
 	(void)rl;
 	if (cap < sizeof(struct dn_ctl_list))
