@@ -99,6 +99,6 @@ s.close()
 	say "dillnetctl show apps (echo_server stopped: its sockets are gone with it)"
 	dn_ctl show apps
 	say "dillnetctl show counters (TCP excerpt)"
-	dn_ctl show counters | grep -E "^(NAME|active_opens|passive_opens|established|attempt_fails|segs_in|segs_out|bytes_in|bytes_out|retrans_segs) " || true
+	dn_ctl show counters | grep -E "^(NAME|tcp_(active_opens|passive_opens|established|attempt_fails|segs_in|segs_out|bytes_in|bytes_out|retrans_segs)) " || true
 }
 demo_tcp

@@ -142,6 +142,8 @@ int dn_tcp_init(struct dn_stack *st)
 	c->eph_lo = 32768;
 	c->eph_hi = 60999;
 	c->passive_rx_max = 1u << 20;
+	c->rack = 1;
+	c->tlp = 1;
 
 	uint32_t n = 1;
 	while (n < c->max_conns)
@@ -385,6 +387,7 @@ static void conn_free_now(struct dn_tcp_conn *c)
 	void *owner = c->owner;
 	if (tell && t->up && t->up->freed)
 		t->up->freed(t->up_ctx, c, owner);
+	dn_tcp_rack_free(c);
 	free(c);
 }
 
@@ -1042,10 +1045,21 @@ void dn_tcp_counters_foreach(const struct dn_stack *st,
 					void *arg),
 			     void *arg)
 {
-	for (int i = 0; i < DN_TCP_NCOUNTERS; i++)
-		cb(counter_names[i], st->tcp.ctr[i], arg);
-	for (int i = 0; i < DN_TCP_NDROPS; i++)
-		cb(drop_names[i], st->tcp.drop[i], arg);
+	/* Emitted as tcp_<name>: readers select counters by prefix
+	 * (dillnetctl show counters tcp), as for the other layers. */
+	char buf[64];
+	for (int i = 0; i < DN_TCP_NCOUNTERS + DN_TCP_NDROPS; i++) {
+		const char *n = i < DN_TCP_NCOUNTERS ? counter_names[i]
+			: drop_names[i - DN_TCP_NCOUNTERS];
+		size_t k = 0;
+		for (const char *p = "tcp_"; *p; p++)
+			buf[k++] = *p;
+		for (; *n && k < sizeof(buf) - 1; n++)
+			buf[k++] = *n;
+		buf[k] = 0;
+		cb(buf, i < DN_TCP_NCOUNTERS ? st->tcp.ctr[i]
+		   : st->tcp.drop[i - DN_TCP_NCOUNTERS], arg);
+	}
 }
 
 uint64_t dn_tcp_poll(struct dn_stack *st)

@@ -108,6 +108,10 @@ enum dn_tcp_drop {
 	X(FAST_RETRANS, "fast_retransmits")        \
 	X(SACK_RECOVERIES, "sack_recoveries")      \
 	X(LOST_RETRANS, "lost_retransmits")        \
+	X(RACK_LOST, "rack_marked_lost")           \
+	X(RACK_REO_TIMEOUTS, "rack_reo_timeouts")  \
+	X(TLP_PROBES, "tlp_probes")                \
+	X(TLP_NEW_DATA, "tlp_new_data")            \
 	X(ACTIVE_OPENS, "active_opens")            \
 	X(PASSIVE_OPENS, "passive_opens")          \
 	X(ESTABLISHED, "established")              \
@@ -196,6 +200,12 @@ struct dn_tcp_conf {
 	 * the daemon sets it so that closed connections do not hold an app's
 	 * sockets and ring memory through TIME-WAIT. */
 	uint8_t tw_release;
+	/* RFC 8985 RACK: time-based loss detection (SACK connections), with
+	 * the SACK scoreboard kept across an RTO.  Default 1; 0 gives the
+	 * RFC 6675 DupThresh rules alone. */
+	uint8_t rack;
+	/* RFC 8985 7 Tail Loss Probe (needs rack).  Default 1. */
+	uint8_t tlp;
 };
 
 /* ---- upcalls: set by the owner (the app manager) ----

@@ -191,7 +191,7 @@ static uint32_t release_tx(struct dn_tcp_conn *c, uint32_t ack)
 	return n;
 }
 
-static void enter_recovery(struct dn_tcp_conn *c)
+void dn_tcp_enter_recovery(struct dn_tcp_conn *c)
 {
 	c->recover = c->snd_max;
 	c->ssthresh = c->cc->ssthresh(c);
@@ -204,6 +204,13 @@ static void enter_recovery(struct dn_tcp_conn *c)
 		 * first segment, then let pipe govern. */
 		DN_TCP_CTR(c->st, SACK_RECOVERIES);
 		c->cwnd = c->ssthresh;
+		if (dn_tcp_rack_active(c)) {
+			/* RACK marked what is lost (RFC 8985 9.3): the
+			 * output resends those ranges, within cwnd - pipe. */
+			dn_tcp_timer_clear(c, DN_TCP_T_RTX);
+			dn_tcp_timer_rearm_rtx(c);
+			return;
+		}
 		uint32_t len = c->mss;
 		uint32_t run;
 		if (dn_tcp_sack_is_sacked(c, c->snd_una, &run))
@@ -255,7 +262,8 @@ static bool process_ack(struct dn_tcp_conn *c, const struct dn_tcp_seg *s,
 		 * Resend it now rather than wait for the RTO (the idea of
 		 * RFC 8985, by transmission order instead of time). */
 		bool watch = (c->flags & (DN_TCPF_RECOVERY | DN_TCPF_RXT_MARK)) ==
-			     (DN_TCPF_RECOVERY | DN_TCPF_RXT_MARK);
+			     (DN_TCPF_RECOVERY | DN_TCPF_RXT_MARK) &&
+			     !dn_tcp_rack_active(c);   /* RACK does it by time */
 		uint32_t before = 0;
 		if (watch)
 			before = dn_tcp_sack_bytes_in(c, c->rxt_mark, c->snd_max);
@@ -282,7 +290,9 @@ static bool process_ack(struct dn_tcp_conn *c, const struct dn_tcp_seg *s,
 	bool wnd_update = DN_SEQ_LT(c->snd_wl1, s->seq) ||
 			  (c->snd_wl1 == s->seq && DN_SEQ_LEQ(c->snd_wl2, ack));
 
-	if (DN_SEQ_GT(ack, c->snd_una)) {
+	bool rack = dn_tcp_rack_active(c);
+	bool advanced = DN_SEQ_GT(ack, c->snd_una);
+	if (advanced) {
 		uint32_t acked = ack - c->snd_una;
 		uint64_t rtt = rtt_from_ack(c, s);
 		*tx_freed += release_tx(c, ack);
@@ -292,6 +302,14 @@ static bool process_ack(struct dn_tcp_conn *c, const struct dn_tcp_seg *s,
 		c->backoff = 0;
 		c->probes = 0;
 		dn_tcp_sack_advance(c);
+		if (rack && c->nsb && c->sb[0].start == c->snd_una) {
+			/* The ACK stops at data the peer SACKed: it
+			 * reneged (RFC 2018 8).  Forget the scoreboard;
+			 * after an RTO, go back to snd_una again. */
+			dn_tcp_sack_clear(c);
+			if (c->flags & DN_TCPF_LOSS)
+				c->snd_nxt = c->snd_una;
+		}
 		if (c->flags & DN_TCPF_LOSS) {
 			if (DN_SEQ_GEQ(ack, c->recover))
 				c->flags &= ~DN_TCPF_LOSS;
@@ -323,7 +341,11 @@ static bool process_ack(struct dn_tcp_conn *c, const struct dn_tcp_seg *s,
 				uint32_t len = c->mss;
 				if (c->nsb && DN_SEQ_LT(c->sb[0].start, c->snd_una + len))
 					len = c->sb[0].start - c->snd_una;
-				if (DN_SEQ_LEQ(c->high_rxt, c->snd_una) && len &&
+				/* With RACK the hole is resent when RACK
+				 * marks it lost (RFC 8985 replaces this
+				 * rule). */
+				if (!rack &&
+				    DN_SEQ_LEQ(c->high_rxt, c->snd_una) && len &&
 				    !dn_tcp_sack_is_sacked(c, c->snd_una, NULL)) {
 					len = dn_tcp_send_range(c, c->snd_una, len, true);
 					c->high_rxt = c->snd_una + len;
@@ -354,12 +376,20 @@ static bool process_ack(struct dn_tcp_conn *c, const struct dn_tcp_seg *s,
 		if (c->flags & DN_TCPF_RECOVERY) {
 			if (!(c->flags & DN_TCPF_SACK))
 				c->cwnd += c->mss;   /* inflate (3.2 step 4) */
-		} else if (!(c->flags & DN_TCPF_LOSS) &&
+		} else if (!(c->flags & DN_TCPF_LOSS) && !rack &&
 			   (c->dupacks >= DN_TCP_DUPTHRESH ||
 			    ((c->flags & DN_TCPF_SACK) &&
 			     dn_tcp_sack_loss_detected(c)))) {
-			enter_recovery(c);
+			dn_tcp_enter_recovery(c);
 		}
+	}
+	if (rack) {
+		/* RFC 8985 6.1-6.2 on every ACK; a loss starts recovery
+		 * once per window (9.3: RECOVERY lasts until recover). */
+		dn_tcp_rack_on_ack(c);
+		if (!(c->flags & (DN_TCPF_RECOVERY | DN_TCPF_LOSS)) &&
+		    dn_tcp_rack_lost_bytes(c))
+			dn_tcp_enter_recovery(c);
 	}
 
 	if (wnd_update) {
@@ -398,8 +428,12 @@ static bool process_ack(struct dn_tcp_conn *c, const struct dn_tcp_seg *s,
 	default:
 		break;
 	}
-	if (c->state != DN_TCP_TIME_WAIT)
+	if (c->state != DN_TCP_TIME_WAIT) {
 		dn_tcp_timer_rearm_rtx(c);
+		/* RFC 8985 7.2 (probe after an ACK of new data) and 6.3
+		 * (reordering timer). */
+		dn_tcp_rack_arm(c, advanced);
+	}
 	return true;
 }
 

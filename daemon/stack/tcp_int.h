@@ -90,6 +90,39 @@ struct dn_tcp_range { uint32_t start, end; };
 #define DN_TCPF_OWNED       0x200000 /* the owner holds a handle */
 #define DN_TCPF_RXT_MARK    0x400000 /* rxt_mark valid */
 
+/* RACK-TLP (RFC 8985, tcp_rack.c): a log of transmissions with their
+ * times, one record per segment sent (allocated with the first one). */
+#define DN_TCP_RACK_RECS 512
+#define DN_TCP_TXR_RETRANS 0x01  /* a retransmission */
+#define DN_TCP_TXR_LOST    0x02  /* RACK says lost; not resent since */
+#define DN_TCP_TXR_SEEN    0x04  /* partly SACKed: delivery counted */
+struct dn_tcp_txrec {
+	uint32_t start, end;         /* sequence space sent (FIN counts) */
+	uint64_t xmit_us : 56;       /* when */
+	uint64_t flags : 8;
+};
+/* What the RTX timer slot is armed for (RFC 8985 keeps one timer). */
+#define DN_TCP_RTX_RTO 0
+#define DN_TCP_RTX_PTO 1         /* 7.2 probe timeout */
+#define DN_TCP_RTX_REO 2         /* 6.3 reordering window timeout */
+struct dn_tcp_rack {
+	struct dn_tcp_txrec *rec;    /* NULL: not in use */
+	uint16_t nrec, last;         /* count; last appended (coalescing) */
+	uint64_t xmit_us;            /* RACK.xmit_ts */
+	bool xmit_valid;             /* something was delivered */
+	uint32_t end_seq;            /* RACK.end_seq */
+	uint64_t rtt_us;             /* RACK.rtt */
+	uint64_t min_rtt_us;         /* RACK.min_RTT (0: none) */
+	uint32_t fack;               /* RACK.fack: highest end delivered */
+	bool fack_valid;
+	bool reordering_seen;        /* RACK.reordering_seen */
+	uint8_t reo_wnd_mult;
+	uint64_t reo_deadline;       /* absolute us; 0: none */
+	bool tlp_inflight;           /* TLP.end_seq valid (7.4) */
+	uint32_t tlp_end_seq;
+	uint8_t rtx_kind;            /* DN_TCP_RTX_* */
+};
+
 struct dn_tcp_conn {
 	struct dn_stack *st;
 	struct dn_tcp_conn *hnext;            /* 4-tuple hash chain */
@@ -162,6 +195,8 @@ struct dn_tcp_conn {
 	struct dn_tcp_range sb[DN_TCP_SACK_MAX];
 	uint8_t nsb;
 	uint32_t sacked_bytes;
+
+	struct dn_tcp_rack rack;
 
 	uint64_t timer[DN_TCP_NTIMERS];       /* absolute us; 0 = off */
 	uint64_t retransmits;
@@ -241,6 +276,31 @@ uint32_t dn_tcp_unsent(struct dn_tcp_conn *c);
 
 /* tcp_input.c */
 void dn_tcp_rto_sample(struct dn_tcp_conn *c, uint64_t rtt_us);
+/* Start fast recovery (once per window: callers check RECOVERY/LOSS). */
+void dn_tcp_enter_recovery(struct dn_tcp_conn *c);
+
+/* tcp_rack.c: RACK-TLP (RFC 8985) */
+/* RACK applies: enabled, SACK negotiated and the log allocated. */
+bool dn_tcp_rack_active(const struct dn_tcp_conn *c);
+void dn_tcp_rack_free(struct dn_tcp_conn *c);
+/* [seq, end) went out now (end includes a FIN). */
+void dn_tcp_rack_on_send(struct dn_tcp_conn *c, uint32_t seq, uint32_t end,
+			 bool rexmit);
+/* After an ACK updated snd_una and the scoreboard: RACK update (6.1),
+ * loss detection (6.2); returns the number of records newly marked lost. */
+uint32_t dn_tcp_rack_on_ack(struct dn_tcp_conn *c);
+/* Lowest lost range not resent since it was marked, at most one MSS. */
+bool dn_tcp_rack_next_lost(const struct dn_tcp_conn *c, uint32_t *seq,
+			   uint32_t *len);
+/* Unsacked bytes above snd_una marked lost and not resent (for pipe). */
+uint32_t dn_tcp_rack_lost_bytes(const struct dn_tcp_conn *c);
+/* RTO: every record is resent by go-back-N; forget them (6.3). */
+void dn_tcp_rack_on_rto(struct dn_tcp_conn *c);
+/* Arm the RTX slot for a PTO or the reordering timer where they apply
+ * (after an ACK, or after new data went out). */
+void dn_tcp_rack_arm(struct dn_tcp_conn *c, bool new_data);
+/* The RTX slot fired armed as kind (PTO or REO). */
+void dn_tcp_rack_timeout(struct dn_tcp_conn *c, uint8_t kind);
 
 /* tcp_timer.c */
 void dn_tcp_timer_set(struct dn_tcp_conn *c, int t, uint64_t delay_us);

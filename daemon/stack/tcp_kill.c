@@ -30,9 +30,9 @@ unsigned dn_tcp_kill(struct dn_stack *st, uint32_t lip, uint16_t lport,
 			continue;
 		if (!tuple_match(c, lip, lport, rip, rport))
 			continue;
+		/* Sending the RST counts resets_out (tcp_output.c emit). */
 		if (c->state >= DN_TCP_SYN_RECEIVED)
 			dn_tcp_send_rst_conn(c);
-		DN_TCP_CTR(st, RESETS_OUT);
 		dn_tcp_drop_conn(c, ECONNRESET);
 		n++;
 	}

@@ -412,6 +412,7 @@ static void note_sent(struct dn_tcp_conn *c, uint32_t seq, uint32_t len,
 		c->last_tx_us = c->st->now_us;
 	if (DN_SEQ_GT(end, c->snd_max))
 		c->snd_max = end;
+	dn_tcp_rack_on_send(c, seq, end, rexmit);
 	dn_tcp_timer_rearm_rtx(c);
 }
 
@@ -482,6 +483,11 @@ void dn_tcp_output(struct dn_tcp_conn *c)
 		goto ack;
 	bool sackrec = (c->flags & (DN_TCPF_RECOVERY | DN_TCPF_SACK)) ==
 		       (DN_TCPF_RECOVERY | DN_TCPF_SACK);
+	bool rack = dn_tcp_rack_active(c);
+	/* Go-back-N after an RTO skips what the scoreboard (kept with
+	 * RACK, RFC 8985 6.3) says the peer has. */
+	bool skip_sacked = rack && (c->flags & DN_TCPF_LOSS) && c->nsb;
+	bool sent_new = false;
 	/* RFC 5681 4.1: after an idle period longer than the RTO, restart
 	 * from RW = min(IW, cwnd) rather than burst a stale window. */
 	if (c->snd_max == c->snd_una &&
@@ -499,6 +505,18 @@ void dn_tcp_output(struct dn_tcp_conn *c)
 			data_end = c->fin_seq;
 		uint32_t avail = DN_SEQ_GT(data_end, c->snd_nxt) ?
 				 data_end - c->snd_nxt : 0;
+		uint32_t clip = avail;   /* up to the next SACKed range */
+		if (skip_sacked && DN_SEQ_LT(c->snd_nxt, c->snd_max)) {
+			uint32_t run;
+			if (dn_tcp_sack_is_sacked(c, c->snd_nxt, &run)) {
+				c->snd_nxt = DN_SEQ_MIN(run, c->snd_max);
+				continue;
+			}
+			for (int i = 0; i < c->nsb; i++)
+				if (DN_SEQ_GT(c->sb[i].start, c->snd_nxt) &&
+				    DN_SEQ_LT(c->sb[i].start, c->snd_nxt + clip))
+					clip = c->sb[i].start - c->snd_nxt;
+		}
 
 		/* Room: peer window and congestion window. */
 		uint32_t wnd_edge = c->snd_una + c->snd_wnd;
@@ -506,18 +524,31 @@ void dn_tcp_output(struct dn_tcp_conn *c)
 				  wnd_edge - c->snd_nxt : 0;
 		uint32_t cwnd_room;
 		if (sackrec) {
-			/* RFC 6675 5 (C): cwnd - pipe. */
-			uint32_t pipe = dn_tcp_sack_pipe(c);
+			/* RFC 6675 5 (C): cwnd - pipe.  With RACK, pipe is
+			 * what is out and neither SACKed nor marked lost
+			 * (retransmissions count again, as new records). */
+			uint32_t pipe;
+			if (rack) {
+				uint32_t out = dn_tcp_flight(c) - c->sacked_bytes;
+				uint32_t lost = dn_tcp_rack_lost_bytes(c);
+				pipe = out > lost ? out - lost : 0;
+			} else {
+				pipe = dn_tcp_sack_pipe(c);
+			}
 			cwnd_room = c->cwnd > pipe ? c->cwnd - pipe : 0;
 			if (cwnd_room >= c->mss) {
 				uint32_t ls, ll;
-				if (dn_tcp_sack_next_lost(c, &ls, &ll)) {
+				/* NextSeg() rule 1: RACK's lost ranges in
+				 * place of IsLost() (RFC 8985 9.2). */
+				if (rack ? dn_tcp_rack_next_lost(c, &ls, &ll) :
+				    dn_tcp_sack_next_lost(c, &ls, &ll)) {
 					if (ll > c->mss)
 						ll = c->mss;
 					uint32_t n = dn_tcp_send_range(c, ls, ll, true);
 					if (!n)
 						break;
-					c->high_rxt = ls + n;
+					if (!rack || DN_SEQ_GT(ls + n, c->high_rxt))
+						c->high_rxt = ls + n;
 					if (ls == c->snd_una) {
 						c->rxt_mark = c->snd_max;
 						c->rxt_hole_end = c->high_rxt;
@@ -539,6 +570,8 @@ void dn_tcp_output(struct dn_tcp_conn *c)
 			len = smax;
 		if (len > usable)
 			len = usable;
+		if (len > clip)
+			len = clip;
 
 		bool fin = false;
 		if ((c->flags & DN_TCPF_FIN_QUEUED) && fin_state(c) &&
@@ -552,7 +585,7 @@ void dn_tcp_output(struct dn_tcp_conn *c)
 			/* RFC 6675 NextSeg() rule 3: nothing lost and no new
 			 * data to send: fill a hole below the highest SACK. */
 			uint32_t hs, hl;
-			if (sackrec && cwnd_room >= c->mss &&
+			if (sackrec && !rack && cwnd_room >= c->mss &&
 			    dn_tcp_sack_next_hole(c, &hs, &hl)) {
 				if (hl > c->mss)
 					hl = c->mss;
@@ -588,6 +621,8 @@ void dn_tcp_output(struct dn_tcp_conn *c)
 		if (len && len == avail)
 			fl |= DN_TH_PSH;
 		uint32_t seq = c->snd_nxt;
+		if (DN_SEQ_GEQ(seq, c->snd_max))
+			sent_new = true;
 		conn_emit(c, seq, fl, seq - c->tx_seq, len);
 		c->snd_nxt += len;
 		if (fin) {
@@ -602,6 +637,9 @@ void dn_tcp_output(struct dn_tcp_conn *c)
 	if (DN_SEQ_GT(c->snd_una, c->snd_nxt))
 		c->snd_nxt = c->snd_una;
 	dn_tcp_timer_rearm_rtx(c);
+	/* RFC 8985 7.2: (re)schedule the probe after new data. */
+	if (sent_new)
+		dn_tcp_rack_arm(c, true);
 ack:
 	if (c->flags & DN_TCPF_FREED)
 		return;

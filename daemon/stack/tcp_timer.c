@@ -73,11 +73,15 @@ void dn_tcp_timer_set(struct dn_tcp_conn *c, int t, uint64_t delay_us)
 		return;
 	uint64_t d = c->st->now_us + delay_us;
 	c->timer[t] = d ? d : 1;
+	if (t == DN_TCP_T_RTX)
+		c->rack.rtx_kind = DN_TCP_RTX_RTO;   /* callers re-mark PTO/REO */
 	relink(c);
 }
 
 void dn_tcp_timer_clear(struct dn_tcp_conn *c, int t)
 {
+	if (t == DN_TCP_T_RTX)
+		c->rack.rtx_kind = DN_TCP_RTX_RTO;
 	if (!c->timer[t])
 		return;
 	c->timer[t] = 0;
@@ -88,6 +92,7 @@ void dn_tcp_timer_clear_all(struct dn_tcp_conn *c)
 {
 	for (int t = 0; t < DN_TCP_NTIMERS; t++)
 		c->timer[t] = 0;
+	c->rack.rtx_kind = DN_TCP_RTX_RTO;
 	wheel_unlink(c);
 }
 
@@ -163,8 +168,16 @@ static void on_rtx(struct dn_tcp_conn *c)
 		dn_tcp_timer_set(c, DN_TCP_T_RTX, c->rto_us);
 		return;
 	}
+	uint8_t kind = c->rack.rtx_kind;
+	c->rack.rtx_kind = DN_TCP_RTX_RTO;
 	if (c->snd_max == c->snd_una)
 		return;
+	if (kind != DN_TCP_RTX_RTO) {
+		/* The slot was armed as RFC 8985's probe or reordering
+		 * timer, not as the RTO. */
+		dn_tcp_rack_timeout(c, kind);
+		return;
+	}
 	/* Behind a zero window our retransmissions are window probes: the
 	 * peer is alive as long as it answers, so they do not count towards
 	 * giving up (RFC 9293 3.8.6.1: probe a zero window indefinitely). */
@@ -192,9 +205,17 @@ static void on_rtx(struct dn_tcp_conn *c)
 	c->flags |= DN_TCPF_LOSS;
 	c->recover = c->snd_max;
 	c->dupacks = 0;
-	/* The receiver may have reneged (RFC 2018 8): forget SACK info and
-	 * resend from snd_una (go-back-N). */
-	dn_tcp_sack_clear(c);
+	if (dn_tcp_rack_active(c)) {
+		/* RFC 8985 6.3: what the peer SACKed is not resent; the
+		 * go-back-N in dn_tcp_output skips it.  Reneging (RFC 2018
+		 * 8) shows as a cumulative ACK stopping at a SACKed range,
+		 * and then the scoreboard goes (tcp_input.c). */
+		dn_tcp_rack_on_rto(c);
+	} else {
+		/* The receiver may have reneged (RFC 2018 8): forget SACK
+		 * info and resend from snd_una (go-back-N). */
+		dn_tcp_sack_clear(c);
+	}
 	c->snd_nxt = c->snd_una;
 	c->high_rxt = c->snd_una;
 	c->rto_tsval = dn_tcp_ts_now(c);

@@ -204,9 +204,9 @@ def main():
     send(tcp(KIP, DIP, c.kport, PORT, rcv_nxt + wnd + 1000000, 0, "R"))
     time.sleep(0.3)
     after = counters()
-    result(after["drop_rst_out_of_window"] > before["drop_rst_out_of_window"],
+    result(after["tcp_drop_rst_out_of_window"] > before["tcp_drop_rst_out_of_window"],
            "out-of-window RST counted as drop_rst_out_of_window (%d -> %d)"
-           % (before["drop_rst_out_of_window"], after["drop_rst_out_of_window"]))
+           % (before["tcp_drop_rst_out_of_window"], after["tcp_drop_rst_out_of_window"]))
     result(c.echo(), "connection still works after an out-of-window RST")
 
     # --- in-window RST that is not exactly RCV.NXT: challenge ACK (RFC 5961 3.2)
@@ -221,9 +221,9 @@ def main():
     result(ack is not None, "in-window inexact RST (RCV.NXT+%d) answered with a challenge ACK "
            "(seq %s ack %s, want ack %d)" % (off, ack[TCP].seq if ack else "-",
                                              ack[TCP].ack if ack else "-", rcv_nxt))
-    result(after["challenge_acks"] > before["challenge_acks"],
-           "challenge_acks counter went up (%d -> %d)" % (before["challenge_acks"],
-                                                         after["challenge_acks"]))
+    result(after["tcp_challenge_acks"] > before["tcp_challenge_acks"],
+           "challenge_acks counter went up (%d -> %d)" % (before["tcp_challenge_acks"],
+                                                         after["tcp_challenge_acks"]))
     result(c.echo(), "connection still works after an in-window RST")
 
     # --- SYN on the established connection: challenge ACK too (RFC 5961 4)
@@ -244,9 +244,9 @@ def main():
                  data=junk, bad_csum=True))
     time.sleep(0.3)
     after = counters()
-    result(after["drop_bad_csum"] - before["drop_bad_csum"] >= nbad,
+    result(after["tcp_drop_bad_csum"] - before["tcp_drop_bad_csum"] >= nbad,
            "%d segments with bad TCP checksums counted as drop_bad_csum (%d -> %d)"
-           % (nbad, before["drop_bad_csum"], after["drop_bad_csum"]))
+           % (nbad, before["tcp_drop_bad_csum"], after["tcp_drop_bad_csum"]))
     result(c.echo(), "their payload never reached the app (the next record echoes intact)")
 
     # --- malformed options on the established connection (pure ACKs)
@@ -360,14 +360,14 @@ def main():
     th.join(30)
     after = counters()
     d = {k: after.get(k, 0) - before.get(k, 0) for k in
-         ("syncookies_sent", "drop_syn_queue_full", "passive_opens", "syncookies_ok")}
+         ("tcp_syncookies_sent", "tcp_drop_syn_queue_full", "tcp_passive_opens", "tcp_syncookies_ok")}
     print("SYN flood: %d SYNs in %.2f s; counter deltas %s" % (nflood, flood_s, d), flush=True)
     result(client_ok == [True], "a real kernel client connected and echoed 10 records during "
            "a flood of %d SYNs" % nflood)
-    result(d["syncookies_sent"] > 0 or d["drop_syn_queue_full"] == 0,
+    result(d["tcp_syncookies_sent"] > 0 or d["tcp_drop_syn_queue_full"] == 0,
            "the flood beyond the SYN backlog was answered with cookies, not dropped "
            "(syncookies_sent +%d, drop_syn_queue_full +%d)"
-           % (d["syncookies_sent"], d["drop_syn_queue_full"]))
+           % (d["tcp_syncookies_sent"], d["tcp_drop_syn_queue_full"]))
     c3 = Conn()
     result(c3.echo(), "a new kernel connection works after the flood")
     c3.s.close()

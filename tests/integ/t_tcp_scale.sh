@@ -48,7 +48,7 @@ import json, sys
 v = [x["value"] for x in json.load(sys.stdin)["counters"] if x["name"].split(".")[-1] == sys.argv[1]]
 print(v[0] if v else -1)' "$1"
 }
-held() { echo $(( $(ctr conns_alloc) - $(ctr conns_freed) )); }
+held() { echo $(( $(ctr tcp_conns_alloc) - $(ctr tcp_conns_freed) )); }
 
 # --- 1: app clients -> kernel echo server
 dn_ns "$LOAD" --kernel -t 100 kserver "$DN_KERNEL_IP" 7000 > "$DN_TMP/ks.out" 2>&1 &

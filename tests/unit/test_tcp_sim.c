@@ -93,6 +93,7 @@ struct sim {
 	int f_cc;
 	uint64_t f_rate;          /* bottleneck bytes/s per direction, 0: none */
 	uint32_t f_qlimit;        /* its queue, in frames */
+	bool f_no_rack;           /* RFC 6675 rules alone, no RACK-TLP */
 	uint64_t link_free[2];    /* when the bottleneck is free, per direction */
 	uint64_t qdrops;
 	uint64_t data_done_us;   /* when every stream was delivered */
@@ -463,7 +464,16 @@ static void side_init(struct sim *m, int idx, uint32_t ip, const uint8_t *mac,
 	sd->up.freed = up_freed;
 	sd->st.tcp.up = &sd->up;
 	sd->st.tcp.up_ctx = sd;
+	/* RACK-TLP on most seeds, the RFC 6675 rules alone on the rest
+	 * (from the seed, so the random stream stays as it was). */
+	tc->rack = m->seed % 4 != 3;
+	tc->tlp = m->seed % 8 != 5;
+	if (getenv("DN_SIM_RACK"))
+		tc->rack = (uint8_t)atoi(getenv("DN_SIM_RACK"));
+	if (getenv("DN_SIM_TLP"))
+		tc->tlp = (uint8_t)atoi(getenv("DN_SIM_TLP"));
 	if (m->fixed) {
+		tc->rack = tc->tlp = !m->f_no_rack;
 		tc->cc = (uint8_t)m->f_cc;
 		tc->sack = tc->timestamps = tc->wscale = 1;
 		tc->mss_cap = 1460;
@@ -740,8 +750,9 @@ static const char *run_seed(struct sim *m, uint64_t seed)
 
 /* Bulk transfers on a clean (or lightly lossy) link: the windows and the
  * congestion control must get the data through in a sane virtual time. */
-static uint64_t bulk_rate(int cc, double loss, uint64_t bytes, uint64_t delay,
-			  uint64_t rate, uint32_t qlimit, uint64_t *rtos)
+static uint64_t bulk_opt(int cc, double loss, uint64_t bytes, uint64_t delay,
+			 uint64_t rate, uint32_t qlimit, bool no_rack,
+			 uint64_t *rtos)
 {
 	struct sim *m = calloc(1, sizeof(*m));
 	m->q = malloc(sizeof(struct sim_pkt) * SIM_MAXQ);
@@ -754,6 +765,7 @@ static uint64_t bulk_rate(int cc, double loss, uint64_t bytes, uint64_t delay,
 	m->f_cc = cc;
 	m->f_rate = rate;
 	m->f_qlimit = qlimit;
+	m->f_no_rack = no_rack;
 	m->link_free[0] = m->link_free[1] = 0;
 	m->qdrops = 0;
 	const char *r = run_seed(m, 424242);
@@ -789,6 +801,12 @@ static uint64_t bulk_rate(int cc, double loss, uint64_t bytes, uint64_t delay,
 	free(m->q);
 	free(m);
 	return t;
+}
+
+static uint64_t bulk_rate(int cc, double loss, uint64_t bytes, uint64_t delay,
+			  uint64_t rate, uint32_t qlimit, uint64_t *rtos)
+{
+	return bulk_opt(cc, loss, bytes, delay, rate, qlimit, false, rtos);
 }
 
 static uint64_t bulk(int cc, double loss, uint64_t bytes, uint64_t delay)
@@ -830,6 +848,32 @@ START_TEST(test_tcp_sim_bulk_lossy)
 	ck_assert_msg(t > 0 && t < 20000000, "cubic took %" PRIu64 " us", t);
 	t = bulk(DN_TCP_CC_NEWRENO, 0.01, 2000000, 5000);
 	ck_assert_msg(t > 0 && t < 20000000, "newreno took %" PRIu64 " us", t);
+}
+END_TEST
+
+START_TEST(test_tcp_sim_bulk_loss5)
+{
+	/* 5% loss each way on a 100 us RTT (the daemon's loss5 interop
+	 * case): every RTO costs 200 ms, some 2000 RTTs.  Without RACK-TLP
+	 * lost retransmissions and tail losses wait for the RTO; with it
+	 * they are found within an RTT or two and RTOs become rare. */
+	for (int cc = 0; cc < DN_TCP_NCC; cc++) {
+		uint64_t rtos = 0, rtos_off = 0;
+		uint64_t t = bulk_opt(cc, 0.05, 1000000, 50, 0, 0, false, &rtos);
+		uint64_t t_off = bulk_opt(cc, 0.05, 1000000, 50, 0, 0, true,
+					  &rtos_off);
+		if (getenv("DN_SIM_VERBOSE"))
+			fprintf(stderr, "loss5 %s: RACK-TLP %" PRIu64 " us %" PRIu64
+				" RTOs; RFC 6675 alone %" PRIu64 " us %" PRIu64
+				" RTOs\n", dn_tcp_cc_name(cc), t, rtos, t_off,
+				rtos_off);
+		ck_assert_msg(t > 0 && t < 2000000, "%s took %" PRIu64 " us",
+			      dn_tcp_cc_name(cc), t);
+		ck_assert_msg(rtos <= 5, "%s: %" PRIu64 " RTOs",
+			      dn_tcp_cc_name(cc), rtos);
+		ck_assert_msg(t_off > 0, "%s without RACK-TLP failed",
+			      dn_tcp_cc_name(cc));
+	}
 }
 END_TEST
 
@@ -887,6 +931,7 @@ Suite *tcp_sim_suite(void)
 	tcase_add_test(tc, test_tcp_sim_bulk_clean);
 	tcase_add_test(tc, test_tcp_sim_bulk_lossy);
 	tcase_add_test(tc, test_tcp_sim_bulk_bottleneck);
+	tcase_add_test(tc, test_tcp_sim_bulk_loss5);
 	suite_add_tcase(s, tc);
 	return s;
 }
