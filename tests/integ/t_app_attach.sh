@@ -110,6 +110,7 @@ while [ $SECONDS -lt $t_end ] && [ $((good + bad)) -lt 500 ]; do
 		good=$((good + 1))
 	else
 		bad=$((bad + 1))
+		echo "  bad exchange $((good + bad)): app exit $arc, app got $(stat -c %s "$DN_TMP/app/got.bin") bytes sha $(sha256sum < "$DN_TMP/app/got.bin" | cut -c1-16); kernel: $(tr '\n' ' ' < "$DN_TMP/kpeer.out" | cut -c1-200)"
 	fi
 done
 wait $hp; hrc=$?
