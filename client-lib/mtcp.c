@@ -97,6 +97,8 @@ struct ms {
 	uint32_t lip, pip;          /* host order */
 	uint16_t lport, pport;
 	uint32_t sndcap;            /* SO_SNDBUF: bytes in the tx ring at most */
+	int nodelay;                /* TCP_NODELAY as set; sent once there is a
+				     * daemon socket */
 	struct lsh *lsh;            /* listeners */
 	/* epoll registration (context mutex) */
 	struct ep *ep;
@@ -107,6 +109,8 @@ struct ms {
 	struct ms *ep_prev, *ep_next;
 	struct ms *lnext;           /* users of the same lsh (lst_mu) */
 };
+
+static int send_nodelay(struct ms *m);
 
 /* A daemon listener shared by the listeners of every context on it. */
 struct lsh {
@@ -997,6 +1001,9 @@ DILLNET_EXPORT int mtcp_accept(mctx_t mctx, int sockid, struct sockaddr *addr,
 	lm->more = 1;
 	m->have_id = 1;
 	m->state = ST_CONNECTED;
+	m->nodelay = lm->nodelay;
+	if (m->nodelay)
+		(void)send_nodelay(m);
 	m->lip = rep.local_ip4;
 	m->lport = rep.local_port;
 	m->pip = rep.peer_ip4;
@@ -1088,6 +1095,10 @@ DILLNET_EXPORT int mtcp_connect(mctx_t mctx, int sockid,
 	m->pip = ip;
 	m->pport = port;
 	m->state = ST_CONNECTING;
+	/* The SYN is queued already; Nagle only matters for data, which
+	 * cannot be sent before this request is answered. */
+	if (m->nodelay)
+		(void)send_nodelay(m);
 	if (ms_rings(m, rep.slot) < 0) {
 		int err = errno;
 		ms_release(m, 1);
@@ -1261,7 +1272,7 @@ DILLNET_EXPORT int mtcp_getsockopt(mctx_t mctx, int sockid, int level,
 	} else if (level == SOL_SOCKET && optname == SO_SNDBUF) {
 		v = (int)m->sndcap;
 	} else if (level == IPPROTO_TCP && optname == TCP_NODELAY) {
-		v = 0;
+		v = m->nodelay;
 	} else {
 		errno = ENOPROTOOPT;
 		return -1;
@@ -1269,6 +1280,15 @@ DILLNET_EXPORT int mtcp_getsockopt(mctx_t mctx, int sockid, int level,
 	memcpy(optval, &v, sizeof(v));
 	*optlen = sizeof(v);
 	return 0;
+}
+
+/* Tell the daemon the socket's TCP_NODELAY. */
+static int send_nodelay(struct ms *m)
+{
+	struct dn_tcp_setopt_req rq = { .sock = m->s.id, .opt = DN_TCPOPT_NODELAY,
+					.value = (uint32_t)m->nodelay };
+	return dnl_att_request(m->s.att, DN_MSG_TCP_SETOPT, &rq, sizeof(rq), NULL, 0,
+			       NULL, NULL, ctl_deadline());
 }
 
 DILLNET_EXPORT int mtcp_setsockopt(mctx_t mctx, int sockid, int level,
@@ -1295,13 +1315,12 @@ DILLNET_EXPORT int mtcp_setsockopt(mctx_t mctx, int sockid, int level,
 		return 0;
 	}
 	if (level == IPPROTO_TCP && optname == TCP_NODELAY) {
-		/* Nagle is the daemon's, per connection, with no way for an app
-		 * to turn it off yet: refuse rather than pretend. */
-		if (v) {
-			errno = ENOPROTOOPT;
-			return -1;
-		}
-		return 0;
+		/* Nagle runs in the daemon: the setting travels as TCP_SETOPT
+		 * now if the daemon has the socket, else once it has.  On a
+		 * listener it is kept for the connections it accepts, as
+		 * accepted sockets inherit it from the listener on Linux. */
+		m->nodelay = v != 0;
+		return m->kind == K_STREAM && m->have_id ? send_nodelay(m) : 0;
 	}
 	if (level == SOL_SOCKET && optname == SO_SNDBUF) {
 		/* Honoured by capping what mtcp_write puts in the tx ring. */

@@ -484,7 +484,39 @@ static int h_close(void *ctx, struct dn_app *a, const void *req, uint32_t rl,
 	return 0;
 }
 
+static int h_setopt(void *ctx, struct dn_app *a, const void *req, uint32_t rl,
+		    void *out, size_t cap, uint32_t *ol)
+{
+	struct dn_tcp_setopt_req q;
+	(void)ctx;
+	(void)rl;
+	(void)out;
+	(void)cap;
+	memcpy(&q, req, sizeof(q));
+	struct sock_app *sa = a->user;
+	struct sock *s = sa ? sock_find(sa, q.sock) : NULL;
+	if (!s)
+		return EBADF;
+	if (s->kind != SK_CONN || q.pad || q.pad2 || q.value > 1)
+		return EINVAL;
+	if (!s->conn)
+		return ECONNRESET;
+	switch (q.opt) {
+	case DN_TCPOPT_NODELAY:
+		dn_tcp_set_nodelay(s->conn, (int)q.value);
+		break;
+	case DN_TCPOPT_KEEPALIVE:
+		dn_tcp_set_keepalive(s->conn, (int)q.value);
+		break;
+	default:
+		return EINVAL;
+	}
+	*ol = 0;
+	return 0;
+}
+
 const struct dn_app_handler_entry dn_tcpsock_handlers[] = {
+	{ DN_MSG_TCP_SETOPT, h_setopt },
 	{ DN_MSG_TCP_LISTEN, h_listen },
 	{ DN_MSG_TCP_CONNECT, h_connect },
 	{ DN_MSG_TCP_ACCEPT, h_accept },

@@ -174,6 +174,18 @@ struct dn_tcp_sock_req {
 	uint32_t how;                 /* TCP_CLOSE only; 0 otherwise */
 };
 
+/* TCP_SETOPT: a per-connection option on a connected (or connecting)
+ * socket.  value 0 or 1; EINVAL otherwise or for an unknown option. */
+#define DN_TCPOPT_NODELAY   1     /* 1: no Nagle (RFC 9293 3.7.4) */
+#define DN_TCPOPT_KEEPALIVE 2     /* 1: keepalive probes (RFC 9293 3.8.4) */
+struct dn_tcp_setopt_req {
+	uint32_t sock;
+	uint16_t opt;
+	uint16_t pad;                 /* must be 0 */
+	uint32_t value;
+	uint32_t pad2;                /* must be 0 */
+};
+
 /* Reply to TCP_LISTEN, TCP_CONNECT and TCP_ACCEPT. */
 struct dn_tcp_sock_rep {
 	uint32_t sock;                /* socket id for commands and requests */
@@ -244,6 +256,7 @@ struct dn_ctl_kill_app {
 	X(TCP_ACCEPT,    6, DN_SZ_FIXED(struct dn_tcp_sock_req), DN_SZ_FIXED(struct dn_tcp_sock_rep)) \
 	X(TCP_SHUTDOWN,  7, DN_SZ_FIXED(struct dn_tcp_sock_req), DN_SZ_NONE) \
 	X(TCP_CLOSE,     8, DN_SZ_FIXED(struct dn_tcp_sock_req), DN_SZ_NONE) \
+	X(TCP_SETOPT,    9, DN_SZ_FIXED(struct dn_tcp_setopt_req), DN_SZ_NONE) \
 	X(CTL_STATUS,   16, DN_SZ_NONE,                        DN_SZ_FIXED(struct dn_ctl_status)) \
 	X(CTL_PORT,     17, DN_SZ_NONE,                        DN_SZ_FIXED(struct dn_ctl_port)) \
 	X(CTL_ARP,      18, DN_SZ_NONE,                        DN_SZ_LIST(struct dn_ctl_arp_entry)) \

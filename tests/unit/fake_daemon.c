@@ -287,6 +287,18 @@ static void f_request(struct fake *f, int i, const struct dn_msg_hdr *rq,
 		}
 		return;
 	}
+	case DN_MSG_TCP_SETOPT: {
+		struct dn_tcp_setopt_req r;
+		memcpy(&r, pl, sizeof(r));
+		if (f_find(f, i, r.sock) < 0) {
+			f_reply(f, a, rq, EBADF, NULL, 0, NULL, 0);
+			return;
+		}
+		if (r.opt == DN_TCPOPT_NODELAY)
+			f->nodelay_on = (int)r.value + 1;
+		f_reply(f, a, rq, 0, NULL, 0, NULL, 0);
+		return;
+	}
 	case DN_MSG_TCP_ACCEPT:
 	case DN_MSG_TCP_SHUTDOWN:
 	case DN_MSG_TCP_CLOSE: {

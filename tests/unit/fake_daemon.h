@@ -73,6 +73,7 @@ struct fake {
 	_Atomic int stop, hangup;
 	/* stats, read by tests */
 	_Atomic int attaches, cmd_tx, cmd_rx, closes, aborts, shutdowns;
+	_Atomic int nodelay_on;     /* last TCP_SETOPT NODELAY value + 1 */
 	struct fapp apps[F_APPS];
 	struct fsock socks[F_SOCKS];
 	uint32_t next_id;

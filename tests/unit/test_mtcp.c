@@ -652,7 +652,11 @@ START_TEST(test_ids_and_options)
 	ck_assert_int_eq(mtcp_setsockopt(m, a, SOL_SOCKET, SO_REUSEADDR, &v, sizeof(v)), 0);
 	ck_assert_int_eq(mtcp_setsockopt(m, a, IPPROTO_TCP, TCP_NODELAY, &(int){ 0 },
 					 sizeof(int)), 0);
-	ERRNO_IS(mtcp_setsockopt(m, a, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)), ENOPROTOOPT);
+	/* Kept until the daemon has the socket, then sent (below). */
+	ck_assert_int_eq(mtcp_setsockopt(m, a, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)), 0);
+	ck_assert_int_eq(mtcp_getsockopt(m, a, IPPROTO_TCP, TCP_NODELAY, &v, &vl), 0);
+	ck_assert_int_eq(v, 1);
+	v = 1;
 	ERRNO_IS(mtcp_setsockopt(m, a, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v)), ENOPROTOOPT);
 	ck_assert_int_eq(mtcp_getsockopt(m, a, SOL_SOCKET, SO_RCVBUF, &v, &vl), 0);
 	ck_assert_int_eq(v, F_BUF);
@@ -673,6 +677,13 @@ START_TEST(test_ids_and_options)
 	ssize_t w = mtcp_write(m, c, big, sizeof(big));
 	ck_assert_int_gt(w, 0);
 	ck_assert_int_le(w, 100);
+	/* TCP_NODELAY on a connected socket reaches the daemon at once. */
+	v = 1;
+	ck_assert_int_eq(mtcp_setsockopt(m, c, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)), 0);
+	ck_assert_int_eq(fk->nodelay_on, 2);
+	v = 0;
+	ck_assert_int_eq(mtcp_setsockopt(m, c, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)), 0);
+	ck_assert_int_eq(fk->nodelay_on, 1);
 	mtcp_destroy_context(m);
 	mtcp_destroy();
 }
