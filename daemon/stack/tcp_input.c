@@ -205,8 +205,16 @@ void dn_tcp_enter_recovery(struct dn_tcp_conn *c)
 		DN_TCP_CTR(c->st, SACK_RECOVERIES);
 		c->cwnd = c->ssthresh;
 		if (dn_tcp_rack_active(c)) {
-			/* RACK marked what is lost (RFC 8985 9.3): the
-			 * output resends those ranges, within cwnd - pipe. */
+			/* RACK marked what is lost (RFC 8985 9.3): the first
+			 * lost segment goes now (RFC 6675 5 (4.3)), the rest
+			 * from the output within cwnd - pipe. */
+			uint32_t ls, ll;
+			if (dn_tcp_rack_next_lost(c, &ls, &ll)) {
+				uint32_t n = dn_tcp_send_range(c, ls,
+						ll > c->mss ? c->mss : ll, true);
+				if (DN_SEQ_GT(ls + n, c->high_rxt))
+					c->high_rxt = ls + n;
+			}
 			dn_tcp_timer_clear(c, DN_TCP_T_RTX);
 			dn_tcp_timer_rearm_rtx(c);
 			return;
