@@ -118,6 +118,7 @@ struct dn_tcp_rack {
 	bool reordering_seen;        /* RACK.reordering_seen */
 	uint8_t reo_wnd_mult;
 	uint64_t reo_deadline;       /* absolute us; 0: none */
+	uint16_t nlost;              /* records flagged LOST (0: skip scans) */
 	bool tlp_inflight;           /* TLP.end_seq valid (7.4) */
 	uint32_t tlp_end_seq;
 	uint8_t rtx_kind;            /* DN_TCP_RTX_* */

@@ -52,6 +52,8 @@ void dn_tcp_rack_free(struct dn_tcp_conn *c)
 
 static void rec_remove(struct dn_tcp_rack *r, int i)
 {
+	if (r->rec[i].flags & DN_TCP_TXR_LOST)
+		r->nlost--;
 	r->nrec--;
 	if (i != r->nrec) {
 		r->rec[i] = r->rec[r->nrec];
@@ -68,6 +70,8 @@ static void rec_append(struct dn_tcp_rack *r, uint32_t start, uint32_t end,
 	x->end = end;
 	x->xmit_us = t;
 	x->flags = flags;
+	if (flags & DN_TCP_TXR_LOST)
+		r->nlost++;
 	r->last = r->nrec++;
 }
 
@@ -127,6 +131,7 @@ void dn_tcp_rack_on_rto(struct dn_tcp_conn *c)
 	 * go-back-N after the RTO resends all of it (skipping SACKed
 	 * ranges) and logs it anew, so the old records go. */
 	c->rack.nrec = 0;
+	c->rack.nlost = 0;
 	c->rack.last = 0;
 	c->rack.reo_deadline = 0;
 	c->rack.tlp_inflight = false;
@@ -204,6 +209,7 @@ static uint32_t detect_loss(struct dn_tcp_conn *c)
 		uint64_t due = x->xmit_us + r->rtt_us + reo;
 		if (due <= now) {
 			x->flags |= DN_TCP_TXR_LOST;
+			r->nlost++;
 			n++;
 		} else if (due - now > wait) {
 			wait = due - now;
@@ -271,6 +277,8 @@ bool dn_tcp_rack_next_lost(const struct dn_tcp_conn *c, uint32_t *seq,
 {
 	const struct dn_tcp_rack *r = &c->rack;
 	bool found = false;
+	if (!r->nlost)
+		return false;
 	uint32_t bs = 0, be = 0;
 	for (int i = 0; i < r->nrec; i++) {
 		const struct dn_tcp_txrec *x = &r->rec[i];
@@ -297,6 +305,8 @@ uint32_t dn_tcp_rack_lost_bytes(const struct dn_tcp_conn *c)
 {
 	const struct dn_tcp_rack *r = &c->rack;
 	uint32_t n = 0;
+	if (!r->nlost)
+		return 0;
 	for (int i = 0; i < r->nrec; i++) {
 		const struct dn_tcp_txrec *x = &r->rec[i];
 		if (!(x->flags & DN_TCP_TXR_LOST))

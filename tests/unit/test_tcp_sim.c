@@ -349,6 +349,23 @@ static void check_invariants(struct sim *m, struct sim_side *sd)
 				FAIL(m, "side %d: bad OOO range %u-%u (rcv_nxt %u)",
 				     sd->idx, s, e, c->rcv_nxt);
 		}
+		if (c->rack.rec) {
+			/* RACK's log: well-formed records within what was
+			 * sent, and the lost count the scans rely on. */
+			unsigned lost = 0;
+			for (int i = 0; i < c->rack.nrec; i++) {
+				const struct dn_tcp_txrec *x = &c->rack.rec[i];
+				lost += !!(x->flags & DN_TCP_TXR_LOST);
+				if (!DN_SEQ_LT(x->start, x->end) ||
+				    DN_SEQ_GT(x->end, c->snd_max))
+					FAIL(m, "side %d: RACK record %u-%u "
+					     "(snd_max %u)", sd->idx, x->start,
+					     x->end, c->snd_max);
+			}
+			if (lost != c->rack.nlost)
+				FAIL(m, "side %d: RACK nlost %u, counted %u",
+				     sd->idx, c->rack.nlost, lost);
+		}
 		if (c->cwnd < c->mss / 2 || c->mss == 0)
 			FAIL(m, "side %d: cwnd %u mss %u", sd->idx, c->cwnd, c->mss);
 	}
