@@ -557,6 +557,28 @@ void dn_tcp_output(struct dn_tcp_conn *c)
 					continue;
 				}
 			}
+		} else if (rack && (c->flags & DN_TCPF_LOSS)) {
+			/* After an RTO RACK goes on judging what go-back-N
+			 * resent (RFC 8985 6.3): a lost retransmission goes
+			 * again first, not at the next RTO.  What is out
+			 * counts neither SACKed nor lost bytes. */
+			uint32_t fl = c->snd_nxt - c->snd_una;
+			uint32_t sk = dn_tcp_sack_bytes_in(c, c->snd_una, c->snd_nxt);
+			uint32_t lost = dn_tcp_rack_lost_bytes(c);
+			uint32_t out = fl - sk > lost ? fl - sk - lost : 0;
+			cwnd_room = c->cwnd > out ? c->cwnd - out : 0;
+			uint32_t ls, ll;
+			if (cwnd_room >= c->mss &&
+			    dn_tcp_rack_next_lost(c, &ls, &ll) &&
+			    DN_SEQ_LT(ls, c->snd_nxt)) {
+				if (ll > c->mss)
+					ll = c->mss;
+				if (DN_SEQ_GT(ls + ll, c->snd_nxt))
+					ll = c->snd_nxt - ls;
+				if (!dn_tcp_send_range(c, ls, ll, true))
+					break;
+				continue;
+			}
 		} else {
 			uint32_t fl = c->snd_nxt - c->snd_una;
 			cwnd_room = c->cwnd > fl ? c->cwnd - fl : 0;
