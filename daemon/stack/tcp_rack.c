@@ -32,9 +32,9 @@
 /* RFC 8985 7.2: worst-case delayed ACK time when one segment is in
  * flight (the peer may hold its ACK for it). */
 #define WCDELACK_US 200000ull
-/* PTO slack with more in flight: two timer ticks, as Linux does, so that
- * the 1 ms wheel cannot fire before an ACK for two segments could be
- * back. */
+/* PTO slack with more in flight: two timer ticks, so that on a short
+ * path the 1 ms wheel does not fire before an ACK for two segments could
+ * be back. */
 #define PTO_SLACK_US (2ull * DN_TCP_WHEEL_TICK_US)
 
 bool dn_tcp_rack_active(const struct dn_tcp_conn *c)
