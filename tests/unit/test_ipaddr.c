@@ -89,7 +89,7 @@ START_TEST(test_ipaddr_local_literals)
 	/* Preference modes take either family for a literal. */
 	ck_assert_int_eq(ipaddr_local(&a, "2001:db8::1", 6, 0), 0);
 	ck_assert_int_eq(ipaddr_family(&a), AF_INET6);
-	ck_assert_int_eq(ipaddr_local(&a, "10.1.2.3", 6, IPADDR_PREF_IPV6), 0);
+	ck_assert_int_eq(ipaddr_local(&a, "198.19.2.3", 6, IPADDR_PREF_IPV6), 0);
 	ck_assert_int_eq(ipaddr_family(&a), AF_INET);
 }
 END_TEST
@@ -384,13 +384,13 @@ START_TEST(test_ipaddr_remote_hosts_file_parsing)
 	ck_assert_int_ge(fd, 0);
 	FILE *f = fdopen(fd, "w");
 	ck_assert_ptr_nonnull(f);
-	fputs("# comment line 10.9.9.9 alpha\n"
+	fputs("# comment line 198.19.9.9 alpha\n"
 	      "\n"
 	      "not-an-address alpha\n"
-	      "10.0.0.1\talpha Alpha.Example  # trailing comment beta\n"
+	      "198.18.200.1\talpha Alpha.Example  # trailing comment beta\n"
 	      "2001:db8::5 alpha\n"
-	      "10.0.0.1 alpha\n"
-	      "10.0.0.2 gamma alpha\n"
+	      "198.18.200.1 alpha\n"
+	      "198.18.200.2 gamma alpha\n"
 	      "2001:db8::6 v6only\n",
 	      f);
 	fclose(f);
@@ -399,21 +399,21 @@ START_TEST(test_ipaddr_remote_hosts_file_parsing)
 	struct ipaddr a[8];
 	/* Preferred family first, file order within it, duplicates dropped. */
 	ck_assert_int_eq(ipaddr_remotes(a, 8, "alpha", 7, 0, 0), 3);
-	ck_assert_str_eq(str(&a[0]), "10.0.0.1");
-	ck_assert_str_eq(str(&a[1]), "10.0.0.2");
+	ck_assert_str_eq(str(&a[0]), "198.18.200.1");
+	ck_assert_str_eq(str(&a[1]), "198.18.200.2");
 	ck_assert_str_eq(str(&a[2]), "2001:db8::5");
 	ck_assert_int_eq(ipaddr_port(&a[2]), 7);
 	ck_assert_int_eq(
 		ipaddr_remotes(a, 8, "alpha", 7, IPADDR_PREF_IPV6, 0), 3);
 	ck_assert_str_eq(str(&a[0]), "2001:db8::5");
-	ck_assert_str_eq(str(&a[1]), "10.0.0.1");
+	ck_assert_str_eq(str(&a[1]), "198.18.200.1");
 	ck_assert_int_eq(ipaddr_remotes(a, 8, "alpha", 7, IPADDR_IPV6, 0), 1);
 	ck_assert_int_eq(ipaddr_remotes(a, 2, "alpha", 7, IPADDR_IPV4, 0), 2);
 	ck_assert_int_eq(ipaddr_remotes(a, 1, "alpha", 7, IPADDR_IPV4, 0), 1);
-	ck_assert_str_eq(str(&a[0]), "10.0.0.1");
+	ck_assert_str_eq(str(&a[0]), "198.18.200.1");
 	ck_assert_int_eq(ipaddr_remotes(a, 8, "alpha.example.", 7, 0, 0), 1);
 	ck_assert_int_eq(ipaddr_remotes(a, 8, "gamma", 7, 0, 0), 1);
-	ck_assert_str_eq(str(&a[0]), "10.0.0.2");
+	ck_assert_str_eq(str(&a[0]), "198.18.200.2");
 	/* Commented-out names do not count. */
 	errno = 0;
 	ck_assert_int_eq(ipaddr_remotes(a, 8, "beta", 7, 0, 0), -1);
