@@ -353,12 +353,14 @@ static void ms_refresh(struct ms *m)
 	if (dnl_att_dead(m->s.att)) {
 		m->state = ST_FAILED;
 		m->err = ECONNRESET;
+	} else if (ev & DNL_SEV_CONNECTED) {
+		/* Before a RST that may follow: the connection was made and
+		 * its reset shows on the next read or write. */
+		m->state = cres ? ST_FAILED : ST_CONNECTED;
+		m->err = cres;
 	} else if (ev & DNL_SEV_RESET) {
 		m->state = ST_FAILED;
 		m->err = rerr ? rerr : ECONNREFUSED;
-	} else if (ev & DNL_SEV_CONNECTED) {
-		m->state = cres ? ST_FAILED : ST_CONNECTED;
-		m->err = cres;
 	} else if ((dn_ring_flags(&m->rx) | dn_ring_flags(&m->tx)) &
 		   DN_RING_F_RESET) {
 		/* Failed, and the event saying why was lost. */

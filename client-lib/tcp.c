@@ -371,17 +371,19 @@ static int connect_impl(const struct ipaddr *addr, struct tcp_storage *mem,
 		goto fail;
 	int cres = 0, rerr = 0;
 	unsigned ev = dnl_sock_ev(&c->s, &cres, &rerr);
-	if (ev & DNL_SEV_RESET) {
-		errno = rerr ? rerr : ECONNRESET;
-		goto fail;
-	}
+	/* CONNECTED comes first when the handshake finished: a RST that
+	 * follows it at once (a peer that accepts and aborts) belongs to
+	 * the connection, so connect succeeds and the next call on the
+	 * handle reports ECONNRESET, as connect(2) then recv(2) would. */
 	if (cres) {
 		errno = cres;
 		goto fail;
 	}
 	if (!(ev & DNL_SEV_CONNECTED)) {
-		/* Failed, but the event saying why was lost. */
-		errno = ECONNREFUSED;
+		/* Failed before the handshake finished; ECONNREFUSED when
+		 * the event saying why was lost. */
+		errno = (ev & DNL_SEV_RESET) ? (rerr ? rerr : ECONNRESET) :
+		       ECONNREFUSED;
 		goto fail;
 	}
 	c->abort = 0;

@@ -271,6 +271,13 @@ static void f_request(struct fake *f, int i, const struct dn_msg_hdr *rq,
 			f_event(f, i, DN_EVT_CONNECTED, f->socks[k].id, ETIMEDOUT);
 			return;
 		}
+		if (r.port == 5) {
+			/* A peer that accepts and aborts at once: the RST
+			 * lands in the same event batch as the handshake. */
+			f_event(f, i, DN_EVT_CONNECTED, f->socks[k].id, 0);
+			f_reset(f, k);
+			return;
+		}
 		if (srv < 0) {
 			f_event(f, i, DN_EVT_CONNECTED, f->socks[k].id, ECONNREFUSED);
 			return;

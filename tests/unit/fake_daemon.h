@@ -14,7 +14,7 @@
  * Magic ports: connecting to port 1 is refused (EVT_CONNECTED with
  * ECONNREFUSED), port 2 never completes, port 3 fails with ENETUNREACH
  * reported before the reply, port 4 times out (EVT_CONNECTED with
- * ETIMEDOUT).
+ * ETIMEDOUT), port 5 connects and is reset in the same event batch.
  *
  * f_start also sets DILLNET_SOCKET to the fake's path.
  */

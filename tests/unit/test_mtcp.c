@@ -162,6 +162,14 @@ START_TEST(test_connect_errnos)
 	struct sockaddr_in slow = sin_of(4);
 	ERRNO_IS(mtcp_connect(m, t, SA(slow), sizeof(slow)), ETIMEDOUT);
 
+	/* Connected and reset in one batch (port 5): the connect succeeded,
+	 * the reset shows on the first read. */
+	int rs = mtcp_socket(m, AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in rst = sin_of(5);
+	ck_assert_int_eq(mtcp_connect(m, rs, SA(rst), sizeof(rst)), 0);
+	char one;
+	ERRNO_IS(mtcp_read(m, rs, &one, 1), ECONNRESET);
+
 	/* ENOMEM: the daemon is out of sockets for this app. */
 	fk->emfile = 1;
 	int n = mtcp_socket(m, AF_INET, SOCK_STREAM, 0);

@@ -378,6 +378,17 @@ START_TEST(test_connect_errors)
 	ck_assert_int_eq(tcp_connect(&a, now() + 2000), -1);
 	ck_assert_int_eq(errno, ENETUNREACH);
 	ck_assert_int_lt(now() - t0, 500);
+	/* Connected, then reset before the app looked: connect succeeds
+	 * (the handshake finished) and the reset shows on the handle. */
+	loop_addr(&a, 5);
+	int h = tcp_connect(&a, now() + 2000);
+	ck_assert_msg(h >= 0, "connect then RST: tcp_connect -> %s", strerror(errno));
+	char c;
+	ck_assert_int_eq(brecv(h, &c, 1, now() + 1000), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_eq(bsend(h, "x", 1, now() + 1000), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_eq(hclose(h), 0);
 	/* Deadline 0 never waits for the network. */
 	loop_addr(&a, 2);
 	t0 = now();
