@@ -69,6 +69,10 @@ dn_begin() {
 	trap 'exit 130' INT TERM
 	ip netns add "$DN_NS" || { echo "FAIL - cannot create namespace $DN_NS"; exit 1; }
 	ip -n "$DN_NS" link set lo up
+	# IPv4 only here: no router solicitations, MLD or DAD frames from the
+	# kernel mixed into what the tests count on the tap.
+	ip netns exec "$DN_NS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+		net.ipv6.conf.default.disable_ipv6=1 || true
 }
 
 # dn_write_conf [extra settings appended inside the top level]
