@@ -84,6 +84,17 @@ struct dnl_pending {
 	struct dnl_pending *next;
 };
 
+/* A thread asleep in dnl_sock_wait, on its attachment's wait list (mu),
+ * so the pump wakes only threads whose condition now holds. */
+struct dnl_waiter {
+	struct dnl_sock *s;
+	struct dn_ring *r;          /* the ring it sleeps on, or NULL */
+	int how;                    /* DNL_W_CONS / DNL_W_PROD / NONE */
+	int (*ready)(void *);
+	void *arg;
+	struct dnl_waiter *next, *prev;
+};
+
 struct dnl_att {
 	_Atomic int refs;
 	_Atomic int dead;
@@ -102,6 +113,7 @@ struct dnl_att {
 	uint32_t next_req;
 	struct dnl_pending *pend;
 	struct dnl_sock *tab[DNL_HASH];
+	struct dnl_waiter *waitq;   /* threads in dnl_sock_wait (mu) */
 	struct dn_evt stash[DNL_STASH];
 	int nstash;
 	const char *why;            /* pump: why the attachment broke */
@@ -444,8 +456,13 @@ int dnl_sock_wait(struct dnl_sock *s, struct dn_ring *r, int how,
 {
 	struct dnl_att *a = s->att;
 	int rc = 0;
+	struct dnl_waiter w = { s, r, how, ready, arg, NULL, NULL };
 	pthread_mutex_lock(&a->mu);
 	s->waiters++;
+	w.next = a->waitq;
+	if (w.next)
+		w.next->prev = &w;
+	a->waitq = &w;
 	for (;;) {
 		/* Announce the sleep before the last look, so the daemon's
 		 * next publish signals us (dn_ring's Dekker handshake). */
@@ -477,6 +494,12 @@ int dnl_sock_wait(struct dnl_sock *s, struct dn_ring *r, int how,
 	else if (r && how == DNL_W_PROD)
 		dn_ring_prod_cancel_sleep(r);
 	sock_arm_locked(s);
+	if (w.prev)
+		w.prev->next = w.next;
+	else
+		a->waitq = w.next;
+	if (w.next)
+		w.next->prev = w.prev;
 	s->waiters--;
 	pthread_mutex_unlock(&a->mu);
 	return rc;
@@ -796,12 +819,37 @@ static int pump_evt_locked(struct dnl_att *a)
 	return 0;
 }
 
+/* Raise the sleeping flag of w's ring again (mu held, w asleep). */
+static void waiter_rearm(struct dnl_waiter *w)
+{
+	if (w->r && w->how == DNL_W_CONS)
+		dn_ring_cons_prepare_sleep(w->r);
+	else if (w->r && w->how == DNL_W_PROD)
+		dn_ring_prod_prepare_sleep(w->r);
+}
+
+/* After a batch: wake the sleepers whose condition now holds.  The
+ * wakeup that started the batch does not say which ring moved, so each
+ * sleeper's own predicate (a few index and flag reads, no side effects)
+ * is asked here: a thousand threads blocked on a thousand sockets cost
+ * one context switch per socket that changed, not a thousand.
+ *
+ * The flag is raised again first, on the sleeper's behalf, as the
+ * sleeper itself would on a spurious wakeup.  The daemon publishes and
+ * then takes the flag as two steps, so its take can consume a flag that
+ * a sleeper raised after it had already seen that publish: the signal
+ * then carries nothing new, and without the raise the next publish
+ * would find the flag down and signal nobody (a stall that hid behind
+ * wake-everyone before).  Raise, fence, look: dn_ring's handshake.
+ * Other reasons to wake (cancel, attachment death, deadline) wake
+ * directly. */
 static void wake_sleepers_locked(struct dnl_att *a)
 {
-	for (int i = 0; i < DNL_HASH; i++)
-		for (struct dnl_sock *s = a->tab[i]; s; s = s->hnext)
-			if (s->waiters)
-				pthread_cond_broadcast(&s->cv);
+	for (struct dnl_waiter *w = a->waitq; w; w = w->next) {
+		waiter_rearm(w);
+		if (w->ready(w->arg))
+			pthread_cond_broadcast(&w->s->cv);
+	}
 }
 
 static void *pump_main(void *arg)

@@ -400,6 +400,42 @@ static void f_frame(struct fake *f, int i)
 	f_request(f, i, &rq, f->buf + sizeof(rq));
 }
 
+/* dillnetd publishes and then takes the reader's sleeping flag as two
+ * steps, so a take can come late: after the reader saw the publish,
+ * consumed it and went back to sleep.  Played out here: the first half is
+ * published and signalled; once the reader has taken it all and sleeps
+ * again, the flag is taken and signalled with nothing new (the late
+ * take); then the second half is published, signalled only if the flag
+ * is up again.  A library that leaves the flag down after the empty
+ * signal never hears of the second half. */
+static void f_stale_take(struct fake *f, struct fsock *p, const uint8_t *buf,
+			 size_t m)
+{
+	struct fapp *pa = &f->apps[p->app];
+	size_t h = m / 2;
+	dn_ring_write(&p->rx, buf, h);
+	if (dn_ring_consumer_needs_wakeup(&p->rx)) {
+		f_signal(pa->app_efd);
+		f_event(f, p->app, DN_EVT_READABLE, p->id, 0);
+	}
+	for (int i = 0; i < 2000; i++) {
+		if (dn_ring_writable(&p->rx) == p->rx.size &&
+		    atomic_load(&p->rx.sh->cons_waiting))
+			break;
+		usleep(1000);
+	}
+	if (dn_ring_consumer_needs_wakeup(&p->rx)) {
+		f_signal(pa->app_efd);
+		f_event(f, p->app, DN_EVT_READABLE, p->id, 0);
+	}
+	usleep(50000);   /* the app's pump handles the empty signal */
+	dn_ring_write(&p->rx, buf + h, m - h);
+	if (dn_ring_consumer_needs_wakeup(&p->rx)) {
+		f_signal(pa->app_efd);
+		f_event(f, p->app, DN_EVT_READABLE, p->id, 0);
+	}
+}
+
 /* Move bytes between peers; FIN after the last byte; finish closes. */
 static void f_progress(struct fake *f)
 {
@@ -418,6 +454,11 @@ static void f_progress(struct fake *f)
 		if (n && p) {
 			size_t room = dn_ring_writable(&p->rx);
 			size_t m = n < room ? n : room;
+			if (m >= 2 && atomic_exchange(&f->stale_take, 0)) {
+				dn_ring_read(&s->tx, tmp, m);
+				f_stale_take(f, p, tmp, m);
+				continue;
+			}
 			if (m) {
 				dn_ring_read(&s->tx, tmp, m);
 				dn_ring_write(&p->rx, tmp, m);

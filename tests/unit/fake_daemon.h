@@ -70,6 +70,8 @@ struct fake {
 	int emfile;                 /* TCP_* creating a socket: EMFILE */
 	int lose_acceptable;        /* drop EVT_ACCEPTABLE as if the ring
 				     * were full (evt_lost bumped) */
+	_Atomic int stale_take;     /* next transfer: a late flag take (see
+				     * f_progress) between its two halves */
 	_Atomic int stop, hangup;
 	/* stats, read by tests */
 	_Atomic int attaches, cmd_tx, cmd_rx, closes, aborts, shutdowns;

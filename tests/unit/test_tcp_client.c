@@ -411,6 +411,50 @@ END_TEST
 
 /* ---- data --------------------------------------------------------------- */
 
+struct rx_half {
+	int h;
+	char buf[200];
+	int rc, err;
+	int64_t early;   /* ms between brecv's return and its deadline */
+};
+
+static void *recv_200(void *arg)
+{
+	struct rx_half *r = arg;
+	int64_t dl = now() + 3000;
+	r->rc = brecv(r->h, r->buf, sizeof(r->buf), dl);
+	r->err = errno;
+	r->early = dl - now();
+	return NULL;
+}
+
+START_TEST(test_late_flag_take_no_stall)
+{
+	int c, s, ls;
+	make_pair(&c, &s, &ls);
+	struct rx_half r = { .h = s };
+	pthread_t t;
+	ck_assert_int_eq(pthread_create(&t, NULL, recv_200, &r), 0);
+	usleep(50000);   /* the reader sleeps on an empty ring */
+	fk->stale_take = 1;
+	char out[200];
+	for (int i = 0; i < 200; i++)
+		out[i] = (char)i;
+	ck_assert_int_eq(bsend(c, out, sizeof(out), now() + 1000), 0);
+	pthread_join(t, NULL);
+	ck_assert_msg(r.rc == 0, "brecv after a late flag take: %s (the second half "
+		      "was never signalled)", strerror(r.err));
+	ck_assert_int_eq(memcmp(r.buf, out, sizeof(out)), 0);
+	/* The deadline's own wakeup finds the data too: only a prompt
+	 * return shows the second half was signalled. */
+	ck_assert_msg(r.early > 1500, "brecv returned %lld ms before its deadline: the "
+		      "second half was never signalled", (long long)r.early);
+	ck_assert_int_eq(hclose(c), 0);
+	ck_assert_int_eq(hclose(s), 0);
+	ck_assert_int_eq(hclose(ls), 0);
+}
+END_TEST
+
 #define XFER 5000
 
 struct xfer {
@@ -1020,6 +1064,7 @@ Suite *tcp_client_suite(void)
 	tcase_add_test(tc, test_lost_events);
 	tcase_add_test(tc, test_connect_errors);
 	tcase_add_test(tc, test_data_sizes);
+	tcase_add_test(tc, test_late_flag_take_no_stall);
 	tcase_add_test(tc, test_deadline0_and_failed_direction);
 	tcase_add_test(tc, test_iolist);
 	tcase_add_test(tc, test_done_EPIPE_and_close);
