@@ -451,6 +451,17 @@ void dnl_sock_wake(struct dnl_sock *s)
 	pthread_mutex_unlock(&a->mu);
 }
 
+/* Raise the sleeping flag of w's ring (mu held): announces the sleep
+ * before the last look, so the daemon's next publish signals us
+ * (dn_ring's Dekker handshake). */
+static void waiter_rearm(struct dnl_waiter *w)
+{
+	if (w->r && w->how == DNL_W_CONS)
+		dn_ring_cons_prepare_sleep(w->r);
+	else if (w->r && w->how == DNL_W_PROD)
+		dn_ring_prod_prepare_sleep(w->r);
+}
+
 int dnl_sock_wait(struct dnl_sock *s, struct dn_ring *r, int how,
 		  int (*ready)(void *), void *arg, int64_t deadline)
 {
@@ -464,12 +475,7 @@ int dnl_sock_wait(struct dnl_sock *s, struct dn_ring *r, int how,
 		w.next->prev = &w;
 	a->waitq = &w;
 	for (;;) {
-		/* Announce the sleep before the last look, so the daemon's
-		 * next publish signals us (dn_ring's Dekker handshake). */
-		if (r && how == DNL_W_CONS)
-			dn_ring_cons_prepare_sleep(r);
-		else if (r && how == DNL_W_PROD)
-			dn_ring_prod_prepare_sleep(r);
+		waiter_rearm(&w);
 		if (ready(arg))
 			break;
 		if (s->h && dnl_handle_cancelled(s->h)) {
@@ -817,15 +823,6 @@ static int pump_evt_locked(struct dnl_att *a)
 			}
 	}
 	return 0;
-}
-
-/* Raise the sleeping flag of w's ring again (mu held, w asleep). */
-static void waiter_rearm(struct dnl_waiter *w)
-{
-	if (w->r && w->how == DNL_W_CONS)
-		dn_ring_cons_prepare_sleep(w->r);
-	else if (w->r && w->how == DNL_W_PROD)
-		dn_ring_prod_prepare_sleep(w->r);
 }
 
 /* After a batch: wake the sleepers whose condition now holds.  The

@@ -687,6 +687,27 @@ DILLNET_EXPORT void mtcp_destroy_context(mctx_t mctx)
 
 /* ---- sockets --------------------------------------------------------------- */
 
+/* A new stream socket in state ST_NEW with its id; NULL with errno. */
+static struct ms *ms_new(struct mctx_i *c, uint32_t sndcap)
+{
+	struct ms *m = calloc(1, sizeof(*m));
+	if (!m) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	m->ctx = c;
+	m->kind = K_STREAM;
+	m->state = ST_NEW;
+	m->sndcap = sndcap;
+	int id = id_alloc(c, K_STREAM, m);
+	if (id < 0) {
+		free(m);
+		return NULL;
+	}
+	m->id = id;
+	return m;
+}
+
 DILLNET_EXPORT int mtcp_socket(mctx_t mctx, int domain, int type, int protocol)
 {
 	struct mctx_i *c = ctx_of(mctx);
@@ -701,25 +722,14 @@ DILLNET_EXPORT int mtcp_socket(mctx_t mctx, int domain, int type, int protocol)
 		errno = EINVAL;
 		return -1;
 	}
-	struct ms *m = calloc(1, sizeof(*m));
-	if (!m) {
-		errno = ENOMEM;
-		return -1;
-	}
-	m->ctx = c;
-	m->kind = K_STREAM;
-	m->state = ST_NEW;
-	m->nonblock = (type & SOCK_NONBLOCK) != 0;
 	pthread_mutex_lock(&G.mu);
-	m->sndcap = (uint32_t)G.conf.sndbuf_size;
+	uint32_t sndcap = (uint32_t)G.conf.sndbuf_size;
 	pthread_mutex_unlock(&G.mu);
-	int id = id_alloc(c, K_STREAM, m);
-	if (id < 0) {
-		free(m);
+	struct ms *m = ms_new(c, sndcap);
+	if (!m)
 		return -1;
-	}
-	m->id = id;
-	return id;
+	m->nonblock = (type & SOCK_NONBLOCK) != 0;
+	return m->id;
 }
 
 static int sin_get(const struct sockaddr *addr, socklen_t addrlen,
@@ -960,20 +970,10 @@ DILLNET_EXPORT int mtcp_accept(mctx_t mctx, int sockid, struct sockaddr *addr,
 		errno = ECONNRESET;
 		return -1;
 	}
-	struct ms *m = calloc(1, sizeof(*m));
-	if (!m) {
-		errno = ENOMEM;
+	struct ms *m = ms_new(c, lm->sndcap);
+	if (!m)
 		return -1;
-	}
-	m->ctx = c;
-	m->kind = K_STREAM;
-	m->sndcap = lm->sndcap;
-	int id = id_alloc(c, K_STREAM, m);
-	if (id < 0) {
-		free(m);
-		return -1;
-	}
-	m->id = id;
+	int id = m->id;
 	ms_sock_init(m, l->s.att);
 	struct dn_tcp_sock_req rq = { l->s.id, 0 };
 	struct dn_tcp_sock_rep rep;
