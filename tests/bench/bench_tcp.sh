@@ -57,12 +57,13 @@ kcli() {   # kcli MODE PORT COUNT
 
 # --- dillnet: daemon on net_tap (default settings), kernel server in the
 # tap's namespace.
-start_dillnet() {   # start_dillnet EXTRA-CONF
+start_dillnet() {   # start_dillnet tap|af_packet EXTRA-CONF
 	[ -n "${DN_DAEMON_PID:-}" ] && dn_stop_daemon
 	ip netns del "$DN_NS" 2>/dev/null; ip netns add "$DN_NS"; ip -n "$DN_NS" link set lo up
-	dn_write_conf "$1"
+	dn_write_conf "$2"
 	sed -i '/^sockets = {/,/^};/d' "$DN_CONF"
 	echo 'sockets = { app_path = "'$DN_APP'"; app_group = "dillnet"; ctl_path = "'$DN_CTL'"; };' >> "$DN_CONF"
+	[ "$1" = af_packet ] && { dn_af_packet_port || exit 1; }
 	DN_LOG_LEVEL=notice dn_start_daemon || exit 1
 	run_kserver "$DN_NS" "$DN_KERNEL_IP"
 }
@@ -70,29 +71,37 @@ dcli() {   # dcli MODE PORT COUNT
 	dn_as_app "$LOAD" -t 120 "$1" "$DN_KERNEL_IP" "$2" "$3"
 }
 
-echo "bench_tcp: $(nproc) online cores; dillnet: app -> dillnetd (net_tap, lcore 0, adaptive poll)"
-echo "  -> kernel; kernel: kernel -> veth -> kernel; offloads off on both; MTU 1500"
+echo "bench_tcp: $(nproc) online cores; dillnet: app -> dillnetd (lcore 0, adaptive poll) -> kernel,"
+echo "  on net_tap (tap) and on net_af_packet over a veth (afp); kernel: kernel -> veth -> kernel;"
+echo "  offloads off everywhere; MTU 1500"
 
-start_dillnet 'apps = { allowed_groups = [ "dillnet" ]; };'
-d_bulk=$(dcli bulk 7001 "$MB" 2>&1)
+for pmd in tap af_packet; do
+	start_dillnet $pmd 'apps = { allowed_groups = [ "dillnet" ]; };'
+	eval "d_bulk_$pmd=\$(dcli bulk 7001 \"\$MB\" 2>&1)"
+	eval "d_rr_$pmd=\$(dcli rr 7000 \"\$RR\" 2>&1)"
+	eval "d_crr_$pmd=\$(dcli crr 7000 \"\$CRR\" 2>&1)"
+done
 k_bulk=$(kcli bulk 7001 "$MB" 2>&1)
-d_rr=$(dcli rr 7000 "$RR" 2>&1)
 k_rr=$(kcli rr 7000 "$RR" 2>&1)
-
-d_crr=$(dcli crr 7000 "$CRR" 2>&1)
 k_crr=$(kcli crr 7000 "$CRR" 2>&1)
 
-echo "raw: dillnet: $d_bulk | $d_rr | $d_crr"
-echo "raw: kernel:  $k_bulk | $k_rr | $k_crr"
+echo "raw: dillnet tap: $d_bulk_tap | $d_rr_tap | $d_crr_tap"
+echo "raw: dillnet afp: $d_bulk_af_packet | $d_rr_af_packet | $d_crr_af_packet"
+echo "raw: kernel:      $k_bulk | $k_rr | $k_crr"
 ratio() { python3 -c 'import sys
 a, b = sys.argv[1], sys.argv[2]
 try: print("x%.2f" % (float(a) / float(b)))
 except Exception: print("n/a")' "$1" "$2"; }
-printf '%-28s %14s %14s %9s\n' figure dillnet kernel ratio
-row() { printf '%-28s %14s %14s %9s\n' "$1" "${2:-fail}" "${3:-fail}" "$(ratio "$2" "$3")"; }
-row "bulk ${MB} MiB, MB/s" "$(field MBps "$d_bulk")" "$(field MBps "$k_bulk")"
-row "64 B req/resp, per s" "$(field per_sec "$d_rr")" "$(field per_sec "$k_rr")"
-row "64 B rtt median, us" "$(field median_us "$d_rr")" "$(field median_us "$k_rr")"
-row "64 B rtt p99, us" "$(field p99_us "$d_rr")" "$(field p99_us "$k_rr")"
-row "short conns ($CRR), per s" "$(field per_sec "$d_crr")" "$(field per_sec "$k_crr")"
+printf '%-26s %9s %9s %9s %8s %8s\n' figure tap afp kernel tap/k afp/k
+row() {   # row NAME KEY: that field of the three runs' output
+	local t a k
+	eval "t=\$(field $2 \"\$d_$3_tap\"); a=\$(field $2 \"\$d_$3_af_packet\"); k=\$(field $2 \"\$k_$3\")"
+	printf '%-26s %9s %9s %9s %8s %8s\n' "$1" "${t:-fail}" "${a:-fail}" "${k:-fail}" \
+		"$(ratio "$t" "$k")" "$(ratio "$a" "$k")"
+}
+row "bulk ${MB} MiB, MB/s" MBps bulk
+row "64 B req/resp, per s" per_sec rr
+row "64 B rtt median, us" median_us rr
+row "64 B rtt p99, us" p99_us rr
+row "short conns ($CRR), per s" per_sec crr
 echo "(throughput and rates: higher is better; latency: lower is better)"

@@ -33,7 +33,7 @@ check "app in group dillnet attaches ($out)" test "$out" = ok
 out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups -- env DILLNET_SOCKET="$DN_APP" \
 	"$B/tests/integ/dn_probe" attach)
 check "user outside the group gets EACCES ($out)" test "$out" = EACCES
-sleep 0.2
+dn_until 5 grep -Eq "uid $(id -u nobody).*(refused|not allowed|policy)" "$DN_TMP/daemon.log"
 check "daemon log names the refusal" grep -Eq "uid $(id -u nobody).*(refused|not allowed|policy)" "$DN_TMP/daemon.log"
 
 # --- SIGKILL while holding sockets; memory returns to its level
@@ -88,7 +88,8 @@ while True:
     threading.Thread(target=sink, args=(c,), daemon=True).start()
 ' &
 DN_EXTRA_PIDS="$!"
-sleep 0.5
+k_listens() { [ -n "$(dn_ns ss -Hltn "sport = :$1")" ]; }
+check "kernel sink listens on port 7000" dn_until 15 k_listens 7000
 dn_as_app "$B/tests/integ/proto_hostile" "$SECS" "$DN_KERNEL_IP" 7000 42 > "$DN_TMP/hostile.out" 2>&1 &
 hp=$!
 good=0; bad=0

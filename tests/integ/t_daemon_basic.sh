@@ -53,7 +53,9 @@ drops0=$(dn_ns cat "/sys/class/net/$DN_TAP/statistics/tx_dropped")
 tx0=$(tap_tx)
 dn_ns /usr/bin/python3 "$DN_ROOT/tests/integ/malformed.py" "$DN_TAP" "$mac" \
 	"$DN_KERNEL_IP" "$DN_DAEMON_IP" 10000 7 > "$DN_TMP/malformed.txt"
-sleep 0.5
+all_counted() { test $(( $(counters_sum) - before )) -ge 10000; }
+dn_until 10 all_counted
+sleep 0.3   # and a moment more, so a frame counted twice would show
 after=$(counters_sum)
 delta=$((after - before))
 handed=$(( $(tap_tx) - tx0 ))
@@ -75,7 +77,7 @@ check "daemon process still alive" kill -0 "$DN_DAEMON_PID"
 sed -i 's/level = "info"/level = "debug"/; s/mtu = 1500/mtu = 1400/' "$DN_CONF"
 echo 'fault = { enabled = true; seed = 3; rx = { loss = 0.0; }; };' >> "$DN_CONF"
 kill -HUP "$DN_DAEMON_PID"
-sleep 0.5
+dn_until 5 grep -q "port.*restart" "$DN_TMP/daemon.log"
 st=$(dn_ctl -j status)
 check "SIGHUP reloaded the log level" grep -q '"log_level":"debug"' <<<"$st"
 check "SIGHUP switched the fault injector on" grep -Eq '"fault(_enabled|_injector)?":(true|"on")' <<<"$st"
@@ -83,7 +85,7 @@ check "SIGHUP says which settings need a restart" grep -q "port.*restart" "$DN_T
 check "daemon still answers after reload" dn_ns ping -c 2 -i 0.1 -W 1 -q "$DN_DAEMON_IP"
 printf 'ip = {\n  address = "bad";\n};\n' >> "$DN_CONF"
 kill -HUP "$DN_DAEMON_PID"
-sleep 0.5
+dn_until 5 grep -q "reload refused" "$DN_TMP/daemon.log"
 check "a broken file on SIGHUP is refused, the daemon keeps running" \
 	sh -c "grep -q 'reload refused' '$DN_TMP/daemon.log' && kill -0 $DN_DAEMON_PID"
 
