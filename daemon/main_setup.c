@@ -296,11 +296,13 @@ uint64_t dn_daemon_timers(struct dn_daemon *d)
 
 static void on_rx_intr(struct dn_evloop *ev, int fd, uint32_t events, void *arg)
 {
-	/* Only wakes the loop; the next Rx burst reads the frames. */
+	/* Only wakes the loop (and is counted); the next Rx burst reads the
+	 * frames. */
+	struct dn_daemon *d = arg;
 	(void)ev;
 	(void)fd;
 	(void)events;
-	(void)arg;
+	dn_port_intr_woke(d->port);
 }
 
 static int mkdir_parent(const char *path)

@@ -5,8 +5,13 @@
  */
 #include "port.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <linux/if_packet.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,7 +29,8 @@
 	X(port_rx_multiseg,  "received frames spanning several mbufs (dropped)") \
 	X(port_tx_nombuf,    "transmit buffer allocation failures") \
 	X(port_tx_dropped,   "frames the NIC's Tx queue did not take") \
-	X(port_tx_oversize,  "frames longer than the port MTU (dropped)")
+	X(port_tx_oversize,  "frames longer than the port MTU (dropped)") \
+	X(port_rx_wakeups,   "idle sleeps ended by the port's Rx interrupt or socket")
 
 struct dn_port_counters {
 #define X(n, d) uint64_t n;
@@ -38,6 +44,7 @@ struct dn_port {
 	struct rte_mempool *pool;
 	struct rte_ether_addr mac;
 	int intr_fd;
+	int intr_is_sock;          /* intr_fd is net_af_packet's own socket */
 	int link_up;
 	uint32_t link_speed;
 	int link_duplex;
@@ -100,6 +107,42 @@ static int find_port(const char *device, uint16_t *id)
 		}
 	}
 	return -1;
+}
+
+/* net_af_packet has no Rx interrupts, but its Rx queue is a packet socket
+ * with an mmap'd ring, and poll(2) on that socket reports a frame waiting
+ * in the ring (packet(7), PACKET_RX_RING).  The PMD keeps the descriptor
+ * to itself, so look for it among ours: the one AF_PACKET socket bound to
+ * the port's interface.  More than one (several queue pairs) or none:
+ * -1, and the idle loop keeps its timed sleeps. */
+static int find_packet_socket(unsigned ifindex)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = -1, n = 0;
+
+	if (!dir)
+		return -1;
+	while ((e = readdir(dir)) != NULL) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		struct stat st;
+		struct sockaddr_ll sll;
+		socklen_t len = sizeof(sll);
+
+		if (*end || end == e->d_name || fd == dirfd(dir))
+			continue;
+		if (fstat((int)fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+			continue;
+		memset(&sll, 0, sizeof(sll));
+		if (getsockname((int)fd, (struct sockaddr *)&sll, &len) < 0 ||
+		    sll.sll_family != AF_PACKET || (unsigned)sll.sll_ifindex != ifindex)
+			continue;
+		found = (int)fd;
+		n++;
+	}
+	closedir(dir);
+	return n == 1 ? found : -1;
 }
 
 struct dn_port *dn_port_open(const struct dn_port_conf *c, struct dn_log *lg,
@@ -195,11 +238,17 @@ struct dn_port *dn_port_open(const struct dn_port_conf *c, struct dn_log *lg,
 		}
 		rte_eth_promiscuous_enable(p->port_id);
 	}
-	if (ec.intr_conf.rxq) {
+	if (ec.intr_conf.rxq)
 		p->intr_fd = rte_eth_dev_rx_intr_ctl_q_get_fd(p->port_id, 0);
-		if (p->intr_fd < 0)
-			dn_notice(lg, "%s: Rx interrupt fd unavailable; idle sleeps will be timed", p->name);
+	if (p->intr_fd < 0 && c->want_rx_intr && strcmp(p->driver, "net_af_packet") == 0) {
+		p->intr_fd = di.if_index ? find_packet_socket(di.if_index) : -1;
+		p->intr_is_sock = p->intr_fd >= 0;
+		if (p->intr_is_sock)
+			dn_notice(lg, "%s: no Rx interrupts; idle sleeps wait on the packet socket",
+				  p->name);
 	}
+	if (p->intr_fd < 0 && c->want_rx_intr)
+		dn_notice(lg, "%s: Rx interrupt fd unavailable; idle sleeps will be timed", p->name);
 	dn_port_link_update(p);
 	return p;
 
@@ -370,12 +419,19 @@ int dn_port_intr_arm(struct dn_port *p)
 {
 	if (p->intr_fd < 0)
 		return -1;
+	if (p->intr_is_sock)
+		return 0;   /* the socket reports the ring's state by itself */
 	return rte_eth_dev_rx_intr_enable(p->port_id, 0);
+}
+
+void dn_port_intr_woke(struct dn_port *p)
+{
+	p->cnt.port_rx_wakeups++;
 }
 
 void dn_port_intr_disarm(struct dn_port *p)
 {
-	if (p->intr_fd >= 0)
+	if (p->intr_fd >= 0 && !p->intr_is_sock)
 		rte_eth_dev_rx_intr_disable(p->port_id, 0);
 }
 

@@ -58,6 +58,7 @@ void dn_port_info(struct dn_port *p, struct dn_ctl_port *out);
 int dn_port_intr_fd(const struct dn_port *p);
 int dn_port_intr_arm(struct dn_port *p);
 void dn_port_intr_disarm(struct dn_port *p);
+void dn_port_intr_woke(struct dn_port *p);   /* counts port_rx_wakeups */
 
 /* Port-layer drop counters, walked for `dillnetctl show counters`. */
 void dn_port_counters_foreach(const struct dn_port *p,

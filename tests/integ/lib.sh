@@ -132,6 +132,8 @@ dn_af_packet_port() {
 	grep -q "net_af_packet0,iface=$DVETH" "$DN_CONF"
 }
 dn_ns() { ip netns exec "$DN_NS" "$@"; }
+# dn_counter NAME: one daemon counter's value, by its exact name.
+dn_counter() { dn_ctl show counters "$1" | awk -v n="$1" '$1 == n {print $2}'; }
 dn_ctl() { "$B/dillnetctl" -s "$DN_CTL" "$@"; }
 
 # Start the daemon and wait (bounded) for its ctl socket and the tap.

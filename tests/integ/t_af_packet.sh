@@ -3,7 +3,7 @@
 # one end of a veth pair, the kernel on the other, both in a private
 # namespace.  ARP both ways, ping, TCP both ways checked by sha256, round
 # trips, the port in dillnetctl, the idle daemon not spinning (this PMD has
-# no Rx interrupts: the idle loop sleeps in 1 ms steps), SIGTERM.
+# no Rx interrupts: the idle loop waits on the PMD's packet socket), SIGTERM.
 . "$(dirname "$0")/lib.sh"
 dn_begin afpkt
 check "unprivileged app user exists" dn_ensure_app_user
@@ -45,11 +45,21 @@ out=$(dn_ns "$LOAD" --kernel -t 30 conc "$DN_DAEMON_IP" "${port:-1}" 100 2>&1)
 check "100 concurrent kernel connections to the app ($out)" test $? -eq 0
 kill "$AS" 2>/dev/null
 
+grep -E "idle sleeps|Rx interrupts" "$DN_TMP/daemon.log" | sed 's/^/  log: /'
+check "idle loop sleeps on the packet socket (no timed steps)" \
+	grep -q "idle sleeps wait on the packet socket" "$DN_TMP/daemon.log"
+# A frame to an idle daemon must wake it through the socket, not at its
+# next timer: each ping 0.6 s apart ends one sleep (port_rx_wakeups).
+w0=$(dn_counter port_rx_wakeups)
+rtts=$(dn_ns ping -c 4 -i 0.6 -W 2 "$DN_DAEMON_IP" | grep -o 'time=[0-9.]*' | tr '\n' ' ')
+w1=$(dn_counter port_rx_wakeups)
+check "4 pings 0.6 s apart each woke the idle daemon through the socket (port_rx_wakeups ${w0:-?} -> ${w1:-?}; $rtts)" \
+	test $(( ${w1:-0} - ${w0:-0} )) -ge 4
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 sleep 1
 t0=$(cpu_ticks "$DN_DAEMON_PID"); sleep 3; t1=$(cpu_ticks "$DN_DAEMON_PID")
 pct=$(( (t1 - t0) * 100 / (3 * $(getconf CLK_TCK)) ))
-echo "idle CPU on net_af_packet (timed 1 ms sleeps): ${pct}% of one core over 3 s"
+echo "idle CPU on net_af_packet: ${pct}% of one core over 3 s"
 check "idle daemon on net_af_packet does not spin (${pct}% < 10%)" test "$pct" -lt 10
 
 dn_ctl show port | sed 's/^/  /'
