@@ -33,7 +33,8 @@
  *    every freed byte sets the producer-waiting flag.
  *  - tcp_done: all bytes are already in the tx ring (bsend is all or
  *    nothing), the app sets DN_RING_F_EOF on the tx ring and sends
- *    TCP_SHUTDOWN; the daemon sends FIN after the last byte.
+ *    TCP_SHUTDOWN without waiting for the reply; the daemon sends FIN
+ *    after the last byte.
  *  - A bsend that fails after publishing part of its message (timeout,
  *    cancel) sets DN_RING_F_RESET on the tx ring (the stream is corrupt:
  *    a daemon that honours the flag aborts at once; dillnetd does not look
@@ -45,8 +46,8 @@
  *    slot after sending TCP_CLOSE.
  *  - Listener close: TCP_CLOSE (graceful); pending, not accepted
  *    connections are the daemon's to reset.
- *  - Control round trips that do not wait for the network (TCP_SHUTDOWN,
- *    TCP_ACCEPT, TCP_CONNECT's own reply) are given at least
+ *  - Control round trips that do not wait for the network (TCP_ACCEPT,
+ *    TCP_CONNECT's own reply) are given at least
  *    DNL_CTL_GRACE_MS even with deadline 0: the daemon answers at once,
  *    and deadline 0 means "do not wait for the network".
  *  - Only IPv4: an IPv6 address is EINVAL (the protocol carries ip4).
@@ -696,11 +697,15 @@ static int conn_done(struct dnl_handle *h, int64_t deadline)
 		errno = e;
 		return -1;
 	}
+	(void)deadline;
 	dn_ring_set_flag(&c->tx, DN_RING_F_EOF);
+	/* Fire and forget, like shutdown(2), which does not wait for the FIN
+	 * either: every byte is in the tx ring already and the daemon sends
+	 * the FIN behind the last one.  The daemon's only refusals are for a
+	 * socket the library knows to be broken (checked above), so waiting
+	 * for the reply would cost a control round trip for nothing. */
 	struct dn_tcp_sock_req rq = { c->s.id, 0 };
-	if (dnl_att_request(c->s.att, DN_MSG_TCP_SHUTDOWN, &rq, sizeof(rq), NULL,
-			    0, NULL, h, ctl_deadline(deadline)) < 0)
-		return -1;
+	dnl_att_request_async(c->s.att, DN_MSG_TCP_SHUTDOWN, &rq, sizeof(rq));
 	c->done = 1;
 	return 0;
 }

@@ -159,6 +159,7 @@ int dn_tcp_init(struct dn_stack *st)
 	t->key[0] = 0x9e3779b97f4a7c15ull ^ st->now_us;
 	t->key[1] = (uint64_t)(uintptr_t)st ^ 0xc2b2ae3d27d4eb4full;
 	t->wheel.tick = st->now_us / DN_TCP_WHEEL_TICK_US;
+	t->wheel.far_tick = t->wheel.tick + DN_TCP_WHEEL_SLOTS / 2;
 	return 0;
 }
 

@@ -251,9 +251,15 @@ struct dn_tcp_upcalls {
 #define DN_TCP_LISTEN_BUCKETS 64u
 
 struct dn_tcp_wheel {
-	struct dn_tcp_conn *slot[DN_TCP_WHEEL_SLOTS];
+	struct dn_tcp_conn *slot[DN_TCP_WHEEL_SLOTS];   /* due within a turn */
+	uint64_t used[DN_TCP_WHEEL_SLOTS / 64];         /* non-empty slots */
+	struct dn_tcp_conn *far;     /* due a turn or more ahead (TIME-WAIT,
+					keepalive): not walked every tick */
 	uint64_t tick;               /* next tick to process */
+	uint64_t far_tick;           /* tick at which far entries are next
+					brought into the slots */
 	uint32_t count;              /* connections linked */
+	uint32_t nfar;               /* of which on the far list */
 };
 
 struct dn_tcp {

@@ -1,14 +1,18 @@
 /*
  * TCP timers: one hashed timing wheel per worker (1 ms ticks), one wheel
- * entry per connection keyed by its earliest timer.  A connection whose
- * earliest deadline is more than a wheel turn away sits in its slot and is
- * skipped until its turn comes (checked against the absolute deadline).
+ * entry per connection keyed by its earliest timer.  Only deadlines within
+ * one turn of the wheel sit in its slots, so a slot holds the entries of a
+ * single tick and the first non-empty slot (an occupancy bitmap finds it)
+ * holds the next deadline.  Later ones (TIME-WAIT's 2MSL, keepalive) wait
+ * on a far list that is looked at twice a turn, so thousands of
+ * connections in TIME-WAIT cost nothing per tick.
  */
 #include <errno.h>
 
 #include "tcp_int.h"
 
 #define MASK (DN_TCP_WHEEL_SLOTS - 1)
+#define FAR_SLOT UINT32_MAX
 
 static uint64_t earliest(const struct dn_tcp_conn *c)
 {
@@ -24,12 +28,17 @@ static void wheel_unlink(struct dn_tcp_conn *c)
 	if (!c->in_wheel)
 		return;
 	struct dn_tcp_wheel *w = &c->st->tcp.wheel;
+	struct dn_tcp_conn **head = c->wslot == FAR_SLOT ? &w->far : &w->slot[c->wslot];
 	if (c->wprev)
 		c->wprev->wnext = c->wnext;
 	else
-		w->slot[c->wslot] = c->wnext;
+		*head = c->wnext;
 	if (c->wnext)
 		c->wnext->wprev = c->wprev;
+	if (c->wslot == FAR_SLOT)
+		w->nfar--;
+	else if (!*head)
+		w->used[c->wslot / 64] &= ~(1ull << (c->wslot % 64));
 	c->wnext = c->wprev = NULL;
 	c->in_wheel = false;
 	w->count--;
@@ -39,19 +48,61 @@ static void wheel_link(struct dn_tcp_conn *c, uint64_t deadline)
 {
 	struct dn_tcp_wheel *w = &c->st->tcp.wheel;
 	uint64_t tick = deadline / DN_TCP_WHEEL_TICK_US;
+	struct dn_tcp_conn **head;
 	/* Overdue: the next slot the poll visits. */
 	if (tick < w->tick)
 		tick = w->tick;
-	uint32_t s = (uint32_t)(tick & MASK);
-	c->wslot = s;
+	if (tick >= w->tick + DN_TCP_WHEEL_SLOTS) {
+		c->wslot = FAR_SLOT;
+		head = &w->far;
+		w->nfar++;
+	} else {
+		uint32_t s = (uint32_t)(tick & MASK);
+		c->wslot = s;
+		head = &w->slot[s];
+		w->used[s / 64] |= 1ull << (s % 64);
+	}
 	c->wdeadline = deadline;
 	c->wprev = NULL;
-	c->wnext = w->slot[s];
+	c->wnext = *head;
 	if (c->wnext)
 		c->wnext->wprev = c;
-	w->slot[s] = c;
+	*head = c;
 	c->in_wheel = true;
 	w->count++;
+}
+
+/* Entries of the far list that are now due within a turn go to their
+ * slots.  Done every half turn, so each is in its slot before its tick. */
+static void far_migrate(struct dn_tcp_wheel *w)
+{
+	struct dn_tcp_conn *c = w->far;
+	w->far = NULL;
+	w->count -= w->nfar;
+	w->nfar = 0;
+	while (c) {
+		struct dn_tcp_conn *next = c->wnext;
+		c->in_wheel = false;
+		wheel_link(c, c->wdeadline);
+		c = next;
+	}
+	w->far_tick = w->tick + DN_TCP_WHEEL_SLOTS / 2;
+}
+
+/* The first non-empty slot at or after the one for tick w->tick. */
+static int first_used_slot(const struct dn_tcp_wheel *w)
+{
+	const unsigned nw = DN_TCP_WHEEL_SLOTS / 64;
+	uint32_t s = (uint32_t)(w->tick & MASK);
+	unsigned i = s / 64;
+	uint64_t word = w->used[i] & (~0ull << (s % 64));
+	for (unsigned k = 0; k <= nw; k++) {
+		if (word)
+			return (int)(i * 64 + (unsigned)__builtin_ctzll(word));
+		i = (i + 1) % nw;
+		word = w->used[i];
+	}
+	return -1;
 }
 
 static void relink(struct dn_tcp_conn *c)
@@ -344,9 +395,12 @@ uint64_t dn_tcp_wheel_poll(struct dn_stack *st)
 	uint64_t now_tick = now / DN_TCP_WHEEL_TICK_US;
 
 	if (now_tick >= w->tick + DN_TCP_WHEEL_SLOTS) {
-		/* Long gap: one full turn visits every slot. */
+		/* Long gap: one full turn visits every slot, with the far
+		 * entries that fell due meanwhile moved into the slot of
+		 * w->tick, which the turn visits too. */
 		uint64_t start = w->tick;
 		w->tick = now_tick + 1;
+		far_migrate(w);
 		for (uint64_t i = 0; i < DN_TCP_WHEEL_SLOTS; i++)
 			run_slot(st, (uint32_t)((start + i) & MASK), now);
 	} else {
@@ -357,22 +411,18 @@ uint64_t dn_tcp_wheel_poll(struct dn_stack *st)
 		}
 	}
 
-	/* Time to the next deadline: the first slot (in wheel order) holding
-	 * one due within this turn gives the answer; otherwise the minimum. */
-	uint64_t best = UINT64_MAX;
+	if (w->tick >= w->far_tick)
+		far_migrate(w);
+
+	/* Time to the next deadline: the earliest entry of the first used
+	 * slot, or the next look at the far list if that comes first. */
 	if (w->count == 0)
 		return UINT64_MAX;
-	for (uint64_t i = 0; i < DN_TCP_WHEEL_SLOTS; i++) {
-		uint64_t tick = w->tick + i;
-		for (struct dn_tcp_conn *c = w->slot[tick & MASK]; c; c = c->wnext) {
+	uint64_t best = w->far_tick * DN_TCP_WHEEL_TICK_US;
+	int s = first_used_slot(w);
+	if (s >= 0)
+		for (struct dn_tcp_conn *c = w->slot[s]; c; c = c->wnext)
 			if (c->wdeadline < best)
 				best = c->wdeadline;
-		}
-		if (best != UINT64_MAX &&
-		    best / DN_TCP_WHEEL_TICK_US <= tick)
-			break;
-	}
-	if (best == UINT64_MAX)
-		return UINT64_MAX;
 	return best <= now ? 0 : best - now;
 }
