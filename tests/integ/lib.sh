@@ -134,6 +134,19 @@ dn_af_packet_port() {
 dn_ns() { ip netns exec "$DN_NS" "$@"; }
 # dn_counter NAME: one daemon counter's value, by its exact name.
 dn_counter() { dn_ctl show counters "$1" | awk -v n="$1" '$1 == n {print $2}'; }
+# dn_check_rx_wakeups HOW: pings to an idle daemon end its sleeps through
+# the port (HOW: Rx interrupt, packet socket), not at its next timer.  The
+# daemon also wakes for its own timers every few ms and then stays awake
+# for poll.idle_us, so a ping may find it awake: of 10, at least half
+# must have woken it (a wakeup that never fires counts none).
+dn_check_rx_wakeups() {
+	local w0 w1 rtts
+	w0=$(dn_counter port_rx_wakeups)
+	rtts=$(dn_ns ping -c 10 -i 0.3 -W 2 "$DN_DAEMON_IP" | grep -o 'time=[0-9.]*' | cut -c6- | tr '\n' ' ')
+	w1=$(dn_counter port_rx_wakeups)
+	check "10 pings 0.3 s apart to the idle daemon, at least 5 woke it by $1 (port_rx_wakeups ${w0:-?} -> ${w1:-?}; rtt ms: $rtts)" \
+		test $(( ${w1:-0} - ${w0:-0} )) -ge 5
+}
 dn_ctl() { "$B/dillnetctl" -s "$DN_CTL" "$@"; }
 
 # Start the daemon and wait (bounded) for its ctl socket and the tap.
