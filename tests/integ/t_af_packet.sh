@@ -19,11 +19,17 @@ check "veth pair in the namespace, config names net_af_packet0 on its daemon end
 dmac=$(dn_ns cat "/sys/class/net/$DVETH/address")
 check "daemon up on net_af_packet" dn_start_daemon
 
-port_json=$(dn_ctl -j show port)
-check "show port: net_af_packet0, link up ($port_json)" python3 -c '
+# The daemon reads the link state every 0.5 s, and the kernel's end of the
+# veth (hence the carrier) came up only after the daemon started.
+port_up() {
+	port_json=$(dn_ctl -j show port)
+	python3 -c '
 import json, sys
 d = json.loads(sys.argv[1])
-sys.exit(not (d["port"] == "net_af_packet0" and d.get("link_up", d.get("link", {}).get("up")) in (True, "up")))' "$port_json"
+sys.exit(not (d["port"] == "net_af_packet0" and d["driver"] == "net_af_packet" and d["link_up"] is True))' "$port_json"
+}
+dn_until 5 port_up
+check "show port: net_af_packet0, link up ($port_json)" port_up
 check "daemon answers ping over the veth" dn_ns ping -c 5 -i 0.05 -W 1 -q "$DN_DAEMON_IP"
 kmac=$(dn_ns ip neigh show "$DN_DAEMON_IP" dev "$DN_TAP" | awk '{print $3}')
 check "kernel resolved the daemon to the veth's MAC ($kmac = $dmac)" test "$kmac" = "$dmac"
