@@ -247,7 +247,8 @@ struct dn_port *dn_port_open(const struct dn_port_conf *c, struct dn_log *lg,
 			dn_notice(lg, "%s: no Rx interrupts; idle sleeps wait on the packet socket",
 				  p->name);
 	}
-	if (p->intr_fd < 0 && c->want_rx_intr)
+	/* (A PMD that refused Rx interrupts was reported at configure.) */
+	if (p->intr_fd < 0 && ec.intr_conf.rxq)
 		dn_notice(lg, "%s: Rx interrupt fd unavailable; idle sleeps will be timed", p->name);
 	dn_port_link_update(p);
 	return p;

@@ -85,8 +85,8 @@ START_TEST(test_tcp_wheel_long_gap_fires_far_deadline)
 }
 END_TEST
 
-/* Many connections in TIME-WAIT (2MSL: far): each leaves on time. */
-START_TEST(test_tcp_wheel_time_wait_many)
+/* A connection in TIME-WAIT (2MSL: far) leaves on time. */
+START_TEST(test_tcp_wheel_time_wait_expires_on_time)
 {
 	h.st.tcp.conf.time_wait_us = 2 * TURN_US + 300000;
 	struct dn_tcp_conn *c = tcph_active_open(&h, 5000, 7, 65535);
@@ -115,7 +115,7 @@ Suite *tcp_timer_suite(void)
 	tcase_add_test(tc, test_tcp_wheel_far_deadline_fires_on_time);
 	tcase_add_test(tc, test_tcp_wheel_next_deadline_ignores_far);
 	tcase_add_test(tc, test_tcp_wheel_long_gap_fires_far_deadline);
-	tcase_add_test(tc, test_tcp_wheel_time_wait_many);
+	tcase_add_test(tc, test_tcp_wheel_time_wait_expires_on_time);
 	suite_add_tcase(s, tc);
 	return s;
 }
