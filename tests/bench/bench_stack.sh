@@ -33,6 +33,9 @@ printf 'instructions per data segment received: %6d  (input %d, window updates %
 printf 'instructions per data segment sent:     %6d  (ACK input %d, output on app write %d, timers %d)\n' \
 	$((tx / segs)) $(( $(incl tx_deliver) / segs )) $(( $(incl tx_kick) / segs )) $(( $(incl tx_timers) / segs ))
 echo "heaviest functions by own instructions (both sides):"
+# awk stops printing after 12 rows but reads to the end: a reader that quits
+# early (head) kills the writer with SIGPIPE, and under pipefail that made the
+# whole script (and make bench) fail.
 callgrind_annotate --threshold=100 "$tmp/cg.out" 2>/dev/null |
-	awk '/daemon\/stack|proto\// && /\(/ { gsub(",", "", $1); printf "  %8d per segment  %s\n", $1 / '"$segs"', $NF == "" ? $0 : $(NF - 1) }' |
-	sed 's|\[.*||; s|/work/main/||' | head -12
+	awk '/daemon\/stack|proto\// && /\(/ && n++ < 12 { gsub(",", "", $1); printf "  %8d per segment  %s\n", $1 / '"$segs"', $NF == "" ? $0 : $(NF - 1) }' |
+	sed 's|\[.*||; s|/work/[^ ]*/\(daemon\|proto\)/|\1/|'
