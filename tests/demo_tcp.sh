@@ -6,7 +6,6 @@
 
 demo_tcp() {
 	local ex=$B/examples
-	dn_ensure_app_user || { echo "cannot create the app user"; return 1; }
 	mkdir -p "$DN_TMP/www" "$DN_TMP/app"
 	chown "$DN_APP_USER:dillnet" "$DN_TMP/app"
 	echo "Apps run as user $DN_APP_USER (uid $(id -u "$DN_APP_USER")), group dillnet," \
@@ -35,8 +34,11 @@ s.close()
 	echo "\$ echo_client $DN_KERNEL_IP 7000 'hello from an unprivileged app' 'through dillnetd'"
 	dn_as_app timeout 20 "$ex/echo_client" "$DN_KERNEL_IP" 7000 \
 		"hello from an unprivileged app" "through dillnetd"
-	echo "(echo_client exit status $?)"
+	local rc=$?
+	echo "(echo_client exit status $rc)"
+	demo_step echo_client $rc
 	wait $kp
+	demo_step "kernel-echo-server" $?
 	sed 's/^/    | /' "$DN_TMP/kecho.out"
 
 	# --- 2. app -> kernel: http_get against python's HTTP server
@@ -54,7 +56,9 @@ s.close()
 	done
 	echo "\$ http_get $DN_KERNEL_IP 8080 /hello.txt"
 	dn_as_app timeout 20 "$ex/http_get" "$DN_KERNEL_IP" 8080 /hello.txt
-	echo "(http_get exit status $?)"
+	rc=$?
+	echo "(http_get exit status $rc)"
+	demo_step http_get $rc
 	kill "$hp" 2>/dev/null; wait "$hp" 2>/dev/null
 	grep -h "GET" "$DN_TMP/http.out" | sed 's/^/    | server log: /'
 
@@ -91,6 +95,7 @@ s.close()
 	say "dillnetctl show apps"
 	dn_ctl show apps
 	wait $cp
+	demo_step "kernel-client" $?
 	sed 's/^/    | /' "$DN_TMP/kclient.out"
 	sleep 0.2
 	sed -n '2,$p' "$DN_TMP/app/server.out" | sed 's/^/    | echo_server: /'

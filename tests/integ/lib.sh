@@ -180,15 +180,20 @@ dn_stop_daemon() {
 	DN_DAEMON_PID=
 }
 
-# An unprivileged user in group dillnet for apps (created once, kept: it
-# owns no files).  Apps run with: dn_as_app CMD...
+# An unprivileged user in group dillnet for apps, made when absent through
+# the project's sysusers files (the group as installed, the user from
+# tests/demo.sysusers) and kept: it owns no files.  Apps run with:
+# dn_as_app CMD...
 DN_APP_USER=dillnet-test
+dn_have_app_user() { getent group dillnet >/dev/null && id "$DN_APP_USER" >/dev/null 2>&1; }
 dn_ensure_app_user() {
-	getent group dillnet >/dev/null || groupadd --system dillnet || return 1
-	if ! id "$DN_APP_USER" >/dev/null 2>&1; then
-		useradd --system --no-create-home --gid dillnet --shell /usr/sbin/nologin \
-			"$DN_APP_USER" || return 1
+	dn_have_app_user && return 0
+	if ! command -v systemd-sysusers >/dev/null; then
+		echo "systemd-sysusers not found (Debian's systemd package; make deps)" >&2
+		return 1
 	fi
+	systemd-sysusers "$DN_ROOT/systemd/dillnet.sysusers" "$DN_ROOT/tests/demo.sysusers" &&
+		dn_have_app_user
 }
 dn_as_app() {
 	setpriv --reuid="$DN_APP_USER" --regid=dillnet --init-groups -- \
