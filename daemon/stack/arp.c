@@ -14,8 +14,16 @@
  * reply after DN_ARP_MAX_TRIES requests becomes FAILED: its frames are
  * dropped and sends answer EHOSTUNREACH until it is freed DN_ARP_FAILED_US
  * later.
+ *
+ * A full table evicts what costs least to lose: failed entries, then
+ * unresolved ones, then stale, then reachable, least recently used first
+ * within a rank; the gateway's entry is never evicted for another (every
+ * off-link peer depends on it).  Unresolved work is bounded per source
+ * (l3.h: DN_ARP_*_PER_SRC), so an app resolving unused on-link addresses
+ * only ever displaces its own attempts, never a neighbour in use.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "stack.h"
@@ -55,6 +63,15 @@ void dn_arp_init(struct dn_stack *st)
 		l3->pend[i].next = (uint16_t)(i + 1 < DN_ARP_QUEUE_TOTAL ? i + 1 : DN_ARP_NIL);
 	l3->pend_free = 0;
 	l3->pend_used = 0;
+	l3->tx_src = DN_L3_SRC_NONE;
+}
+
+/* The source charged for a frame to next hop nh (see l3.h). */
+static uint32_t src_key(const struct dn_l3 *l3, uint32_t nh)
+{
+	if (l3->tx_src != DN_L3_SRC_NONE && l3->tx_src < DN_L3_SRC_BUCKET)
+		return l3->tx_src;
+	return DN_L3_SRC_BUCKET | arp_hash(nh);
 }
 
 static struct dn_arp_entry *lookup(struct dn_l3 *l3, uint32_t ip)
@@ -161,30 +178,35 @@ static void entry_free(struct dn_stack *st, struct dn_arp_entry *e)
 	l3->arp_used--;
 }
 
-/* Rank for eviction when the table is full: lower goes first. */
-static int evict_rank(const struct dn_arp_entry *e)
+/* Rank for eviction when the table is full: lower goes first.  An entry
+ * that never resolved costs nothing to lose (a request is all it took);
+ * a reachable one carries traffic.  Among unresolved entries, the new
+ * entry's source gives up its own first, so a source that keeps asking
+ * about unused addresses churns through its own attempts, not others'. */
+static int evict_rank(const struct dn_arp_entry *e, uint32_t src)
 {
 	switch (e->state) {
 	case DN_ARP_FAILED:     return 0;
-	case DN_ARP_STALE:      return 1;
-	case DN_ARP_REACHABLE:  return 2;
-	default:                return 3;
+	case DN_ARP_INCOMPLETE: return e->src == src ? 1 : 2;
+	case DN_ARP_STALE:      return 3;
+	default:                return 4;   /* REACHABLE */
 	}
 }
 
-static struct dn_arp_entry *entry_new(struct dn_stack *st, uint32_t ip)
+static struct dn_arp_entry *entry_new(struct dn_stack *st, uint32_t ip,
+				      uint32_t src)
 {
 	struct dn_l3 *l3 = &st->l3;
 	if (l3->arp_free == DN_ARP_NIL) {
 		/* Full: evict the least useful entry, least recently used
-		 * first, so a flood of new senders cannot push out the
-		 * gateway while it carries traffic. */
+		 * first within a rank.  The gateway is pinned. */
 		struct dn_arp_entry *v = NULL;
 		for (unsigned i = 0; i < DN_ARP_ENTRIES; i++) {
 			struct dn_arp_entry *e = &l3->arp[i];
-			if (!v || evict_rank(e) < evict_rank(v) ||
-			    (evict_rank(e) == evict_rank(v) &&
-			     e->used_us < v->used_us))
+			if (st->conf.gateway && e->ip == st->conf.gateway)
+				continue;
+			int re = evict_rank(e, src), rv = v ? evict_rank(v, src) : 0;
+			if (!v || re < rv || (re == rv && e->used_us < v->used_us))
 				v = e;
 		}
 		l3->c.arp_evicted++;
@@ -284,10 +306,21 @@ static int queue_add(struct dn_stack *st, struct dn_arp_entry *e,
 		st->io->release(st->io_ctx, frame);
 		return ENOBUFS;
 	}
+	uint32_t src = src_key(l3, e->ip);
+	unsigned mine = 0;
+	for (unsigned k = 0; k < DN_ARP_QUEUE_TOTAL; k++)
+		if (l3->pend[k].frame && l3->pend[k].src == src)
+			mine++;
+	if (mine >= DN_ARP_QUEUE_PER_SRC) {
+		l3->c.arp_queue_src_limited++;
+		st->io->release(st->io_ctx, frame);
+		return ENOBUFS;
+	}
 	uint16_t i = l3->pend_free;
 	struct dn_arp_pending *p = &l3->pend[i];
 	l3->pend_free = p->next;
 	l3->pend_used++;
+	p->src = src;
 	p->frame = frame;
 	p->data = data;
 	p->len = len;
@@ -308,13 +341,66 @@ static int queue_add(struct dn_stack *st, struct dn_arp_entry *e,
  * returns (two stacks wired directly), and that reply must find the frame
  * queued so it can flush it.
  */
+/* May src start resolving another address?  Each source may have
+ * DN_ARP_INCOMPLETE_PER_SRC unresolved entries.  When all sources
+ * together reach DN_ARP_INCOMPLETE_MAX, a source with fewer than the
+ * busiest one takes the busiest one's oldest attempt; otherwise it waits
+ * (its frame is dropped and the sender retries, as after any loss). */
+static bool incomplete_admit(struct dn_stack *st, uint32_t src)
+{
+	struct dn_l3 *l3 = &st->l3;
+	uint16_t idx[DN_ARP_ENTRIES];
+	unsigned n = 0, mine = 0;
+	for (unsigned i = 0; i < DN_ARP_ENTRIES; i++) {
+		if (l3->arp[i].state != DN_ARP_INCOMPLETE)
+			continue;
+		idx[n++] = (uint16_t)i;
+		if (l3->arp[i].src == src)
+			mine++;
+	}
+	if (mine >= DN_ARP_INCOMPLETE_PER_SRC) {
+		l3->c.arp_src_limited++;
+		return false;
+	}
+	if (n < DN_ARP_INCOMPLETE_MAX)
+		return true;
+	/* The busiest source (at most DN_ARP_INCOMPLETE_MAX entries to
+	 * compare, and only when the cap is reached). */
+	struct dn_arp_entry *v = NULL;
+	unsigned vcount = 0;
+	for (unsigned a = 0; a < n; a++) {
+		struct dn_arp_entry *e = &l3->arp[idx[a]];
+		unsigned cnt = 0;
+		for (unsigned b = 0; b < n; b++)
+			if (l3->arp[idx[b]].src == e->src)
+				cnt++;
+		if (cnt > vcount || (cnt == vcount && e->updated_us < v->updated_us)) {
+			v = e;
+			vcount = cnt;
+		}
+	}
+	if (!v || vcount <= mine) {
+		l3->c.arp_src_limited++;
+		return false;
+	}
+	l3->c.arp_incomplete_evicted++;
+	entry_free(st, v);
+	return true;
+}
+
 int dn_arp_output(struct dn_stack *st, uint32_t nh, void *frame,
 		  uint8_t *data, uint16_t len)
 {
 	struct dn_l3 *l3 = &st->l3;
 	struct dn_arp_entry *e = lookup(l3, nh);
 	if (!e) {
-		e = entry_new(st, nh);
+		uint32_t src = src_key(l3, nh);
+		if (!incomplete_admit(st, src)) {
+			st->io->release(st->io_ctx, frame);
+			return ENOBUFS;
+		}
+		e = entry_new(st, nh, src);
+		e->src = src;
 		e->state = DN_ARP_INCOMPLETE;
 		e->tries = 1;
 		set_timer(l3, e, st->now_us + DN_ARP_RETRY_US);
@@ -409,7 +495,7 @@ void dn_arp_input(struct dn_stack *st, const uint8_t *a, size_t len)
 	 * and caching them would let any sender evict useful entries. */
 	if (!merged && spa != 0) {
 		if (((spa ^ me) & l3->netmask) == 0 || spa == st->conf.gateway) {
-			e = entry_new(st, spa);
+			e = entry_new(st, spa, DN_L3_SRC_NONE);
 			entry_confirm(st, e, sha);
 		} else {
 			l3->c.arp_rx_not_learned++;

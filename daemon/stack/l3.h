@@ -41,6 +41,17 @@ struct dn_stack;
 					  * for 3 s before a new attempt */
 #define DN_ARP_REFRESH_US   1000000ULL   /* at most one refresh request per
 					  * second for a stale entry in use */
+/* Per-source bounds on unresolved work (issue 10 item 6), so one app
+ * connecting to unused on-link addresses cannot take the cache or the
+ * queue from the others.  A source is the uid the sender gave (l3.tx_src,
+ * set by TCP for a connection's segments); frames with no known sender
+ * (RSTs to strays, ICMP replies) are keyed by the destination's hash
+ * bucket instead: nothing in them names an app to charge. */
+#define DN_ARP_INCOMPLETE_MAX     64  /* unresolved entries in all */
+#define DN_ARP_INCOMPLETE_PER_SRC 8   /* unresolved entries per source */
+#define DN_ARP_QUEUE_PER_SRC      16  /* frames waiting per source */
+#define DN_L3_SRC_NONE        0xffffffffu  /* sender unknown */
+#define DN_L3_SRC_BUCKET      0xffffff00u  /* | bucket: no uid comes this high */
 #define DN_IP4_TX_SLOTS     256    /* frames from dn_ip4_alloc not yet sent */
 
 /* ICMP error rate limit (RFC 1812 4.3.2.8): token bucket. */
@@ -78,6 +89,9 @@ struct dn_stack;
 	X(arp_resolve_failed,   "resolutions that failed (no reply after retries)") \
 	X(arp_resolve_dropped,  "queued frames dropped because resolution failed") \
 	X(arp_unreachable,      "sends refused while an entry is in failed state") \
+	X(arp_src_limited,      "resolutions refused: the source has its share of unresolved entries") \
+	X(arp_queue_src_limited,"frames dropped: the source has its share of the resolution queue") \
+	X(arp_incomplete_evicted,"unresolved entries evicted for another source's resolution") \
 	X(ip_rx,                "IPv4 packets received") \
 	X(ip_rx_short,          "IPv4 packets shorter than 20 bytes") \
 	X(ip_rx_bad_version,    "IPv4 packets with version != 4") \
@@ -147,6 +161,7 @@ struct dn_arp_entry {
 	uint16_t next;          /* hash chain or free list */
 	uint16_t q_head, q_tail; /* pending frames (index into the pool) */
 	uint8_t q_len;
+	uint32_t src;           /* incomplete: the source that started it */
 };
 
 struct dn_arp_pending {
@@ -154,6 +169,7 @@ struct dn_arp_pending {
 	uint8_t *data;
 	uint16_t len;
 	uint16_t next;
+	uint32_t src;           /* the source that sent it */
 };
 
 /* What the ctl server sees of one ARP entry. */
@@ -194,6 +210,10 @@ struct dn_l3 {
 	uint64_t icmp_last_us;
 
 	uint32_t netmask;               /* derived from conf.prefix_len */
+
+	/* Who the frame now being sent is for (a uid), DN_L3_SRC_NONE
+	 * otherwise: TCP sets it around a connection's sends. */
+	uint32_t tx_src;
 
 	struct dn_l3_counters c;
 };

@@ -587,6 +587,205 @@ START_TEST(test_arp_synchronous_reply_to_first_request)
 }
 END_TEST
 
+
+/* ---- issue 10 item 6: eviction order and per-source bounds ---------- */
+
+/* Send one frame to dst charged to source src (what TCP does around a
+ * connection's segments). */
+static int send_as(uint32_t src, uint32_t dst)
+{
+	st->l3.tx_src = src;
+	int r = send_udpish(dst, 1, 10);
+	st->l3.tx_src = DN_L3_SRC_NONE;
+	return r;
+}
+
+static unsigned count_state(enum dn_arp_state s)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < DN_ARP_ENTRIES; i++)
+		if (st->l3.arp[i].state == s)
+			n++;
+	return n;
+}
+
+/* A /16 with many reachable neighbours, the kernel peer and the gateway
+ * among them: connects to unused on-link addresses from many sources
+ * (the issue's 82% ping loss) hold at most their share of unresolved
+ * entries, evict no neighbour, and another app's resolution still gets
+ * in and stays. */
+START_TEST(test_arp_unresolved_flood_keeps_reachable_peer)
+{
+	th_learn(st, cap, TH_IP_GW, th_mac_gw);
+	th_learn(st, cap, TH_IP_PEER2, th_mac_peer2);
+	for (uint32_t i = 0; i < DN_ARP_ENTRIES / 2; i++) {
+		uint8_t mac[6] = { 0x02, 0, 0, 3, (uint8_t)(i >> 8), (uint8_t)i };
+		th_learn(st, cap, 0xc6120400u + i, mac);
+	}
+	unsigned reach = count_state(DN_ARP_REACHABLE);
+	ck_assert_uint_eq(reach, DN_ARP_ENTRIES / 2 + 2);
+	/* The peer carries traffic, the gateway does not (pinned anyway). */
+	st->now_us += 1000;
+	ck_assert_int_eq(send_udpish(TH_IP_PEER2, 1, 10), 0);
+	unsigned refused = 0;
+	for (uint32_t i = 0; i < 2000; i++) {
+		st->now_us += 10;
+		int r = send_as(1000 + i % 16, 0xc6128000u + i);
+		ck_assert(r == 0 || r == ENOBUFS);
+		refused += r == ENOBUFS;
+		if (i == 1000)   /* a well-behaved app resolves a real host */
+			ck_assert_int_eq(send_as(7, 0xc6127777u), 0);
+	}
+	ck_assert_uint_gt(refused, 0);
+	ck_assert_uint_eq(st->l3.c.arp_src_limited, refused);
+	ck_assert_uint_eq(count_state(DN_ARP_REACHABLE), reach);
+	ck_assert_uint_eq(count_state(DN_ARP_INCOMPLETE), DN_ARP_INCOMPLETE_MAX);
+	struct find f = arp_find(0xc6127777u);
+	ck_assert(f.found);
+	ck_assert_int_eq(f.v.state, DN_ARP_INCOMPLETE);
+	ck_assert_uint_eq(f.v.queued, 1);
+	f = arp_find(TH_IP_PEER2);
+	ck_assert(f.found);
+	ck_assert_int_eq(f.v.state, DN_ARP_REACHABLE);
+	ck_assert_mem_eq(f.v.mac, th_mac_peer2, 6);
+	f = arp_find(TH_IP_GW);
+	ck_assert(f.found);
+	ck_assert_mem_eq(f.v.mac, th_mac_gw, 6);
+	/* The peer still gets its frames without a new resolution. */
+	th_cap_clear(cap);
+	ck_assert_int_eq(send_udpish(TH_IP_PEER2, 2, 10), 0);
+	ck_assert_uint_eq(cap->ntx, 1);
+	ck_assert_mem_eq(cap->tx[0].data, th_mac_peer2, 6);
+}
+END_TEST
+
+/* The old order (unresolved entries ranked above reachable ones) let
+ * them push reachable entries out; now a new entry takes an unresolved
+ * one's place first. */
+START_TEST(test_arp_full_table_evicts_incomplete_before_reachable)
+{
+	for (uint32_t i = 0; i < DN_ARP_ENTRIES - 1; i++) {
+		uint8_t mac[6] = { 0x02, 0, 0, 4, (uint8_t)(i >> 8), (uint8_t)i };
+		st->now_us += 1;
+		th_learn(st, cap, 0xc6120400u + i, mac);
+	}
+	st->now_us += 1;
+	ck_assert_int_eq(send_as(5, 0xc6129999u), 0);   /* the last free entry */
+	ck_assert_uint_eq(count_state(DN_ARP_INCOMPLETE), 1);
+	/* A new neighbour learned now evicts the unresolved entry, not the
+	 * least recently used reachable one (0xc6120400). */
+	uint8_t mac[6] = { 0x02, 0, 0, 5, 0, 1 };
+	th_learn(st, cap, 0xc612aaaau, mac);
+	ck_assert(!arp_find(0xc6129999u).found);
+	ck_assert(arp_find(0xc6120400u).found);
+	ck_assert_uint_eq(count_state(DN_ARP_REACHABLE), DN_ARP_ENTRIES);
+	ck_assert_uint_eq(st->l3.c.arp_resolve_dropped, 1);   /* its frame */
+}
+END_TEST
+
+START_TEST(test_arp_gateway_pinned_when_least_recently_used)
+{
+	th_learn(st, cap, TH_IP_GW, th_mac_gw);       /* oldest, never used */
+	for (uint32_t i = 0; i < 2 * DN_ARP_ENTRIES; i++) {
+		uint8_t mac[6] = { 0x02, 0, 0, 6, (uint8_t)(i >> 8), (uint8_t)i };
+		st->now_us += 1000;
+		th_learn(st, cap, 0xc6120400u + i, mac);
+	}
+	ck_assert_uint_ge(st->l3.c.arp_evicted, DN_ARP_ENTRIES);
+	struct find f = arp_find(TH_IP_GW);
+	ck_assert(f.found);
+	ck_assert_mem_eq(f.v.mac, th_mac_gw, 6);
+}
+END_TEST
+
+START_TEST(test_arp_incomplete_capped_per_source)
+{
+	for (uint32_t i = 0; i < DN_ARP_INCOMPLETE_PER_SRC; i++)
+		ck_assert_int_eq(send_as(42, 0xc6121000u + i), 0);
+	ck_assert_int_eq(send_as(42, 0xc6121100u), ENOBUFS);
+	ck_assert_uint_eq(st->l3.c.arp_src_limited, 1);
+	ck_assert(!arp_find(0xc6121100u).found);
+	ck_assert_uint_eq(st->l3.c.arp_tx_request, DN_ARP_INCOMPLETE_PER_SRC);
+	/* Another source is not affected. */
+	ck_assert_int_eq(send_as(43, 0xc6121100u), 0);
+	/* A failed resolution frees the source's share. */
+	for (unsigned t = 1; t <= DN_ARP_MAX_TRIES; t++) {
+		st->now_us = t * DN_ARP_RETRY_US;
+		dn_stack_poll(st);
+	}
+	ck_assert_uint_eq(count_state(DN_ARP_INCOMPLETE), 0);
+	ck_assert_int_eq(send_as(42, 0xc6121200u), 0);
+}
+END_TEST
+
+START_TEST(test_arp_incomplete_total_cap_taken_from_busiest)
+{
+	unsigned nsrc = DN_ARP_INCOMPLETE_MAX / DN_ARP_INCOMPLETE_PER_SRC;
+	for (uint32_t s = 0; s < nsrc; s++)
+		for (uint32_t i = 0; i < DN_ARP_INCOMPLETE_PER_SRC; i++) {
+			st->now_us++;
+			ck_assert_int_eq(send_as(100 + s, 0xc6122000u + s * 64 + i), 0);
+		}
+	ck_assert_uint_eq(count_state(DN_ARP_INCOMPLETE), DN_ARP_INCOMPLETE_MAX);
+	/* A new source gets in, at the cost of the oldest attempt of the
+	 * busiest source (all equal: the oldest of all, source 100's). */
+	st->now_us++;
+	ck_assert_int_eq(send_as(7, 0xc6123000u), 0);
+	ck_assert_uint_eq(st->l3.c.arp_incomplete_evicted, 1);
+	ck_assert(!arp_find(0xc6122000u).found);
+	ck_assert_uint_eq(count_state(DN_ARP_INCOMPLETE), DN_ARP_INCOMPLETE_MAX);
+	/* Source 7 now has 1, the busiest 8: it may take more ... */
+	st->now_us++;
+	ck_assert_int_eq(send_as(7, 0xc6123001u), 0);
+	ck_assert_uint_eq(st->l3.c.arp_incomplete_evicted, 2);
+	/* ... but a source at its share is refused, not let in. */
+	st->now_us++;
+	ck_assert_int_eq(send_as(100 + nsrc - 1, 0xc6123100u), ENOBUFS);
+	ck_assert_uint_eq(st->l3.c.arp_src_limited, 1);
+}
+END_TEST
+
+START_TEST(test_arp_queue_capped_per_source)
+{
+	/* Source 9: four addresses x DN_ARP_QUEUE_PER frames = its share. */
+	unsigned sent = 0;
+	for (uint32_t h = 0; sent < DN_ARP_QUEUE_PER_SRC; h++)
+		for (int i = 0; i < DN_ARP_QUEUE_PER; i++, sent++)
+			ck_assert_int_eq(send_as(9, 0xc6124000u + h), 0);
+	ck_assert_int_eq(send_as(9, 0xc6124100u), ENOBUFS);
+	ck_assert_uint_eq(st->l3.c.arp_queue_src_limited, 1);
+	/* Another source still queues, also on an entry source 9 started. */
+	ck_assert_int_eq(send_as(10, 0xc6124100u), 0);
+	ck_assert_uint_eq(arp_find(0xc6124100u).v.queued, 1);
+}
+END_TEST
+
+/* Frames with no known sender are charged to the destination's hash
+ * bucket: addresses in one bucket share DN_ARP_INCOMPLETE_PER_SRC. */
+START_TEST(test_arp_unknown_sender_keyed_by_destination_bucket)
+{
+	uint32_t same[DN_ARP_INCOMPLETE_PER_SRC + 1];
+	unsigned n = 0;
+	uint32_t other = 0;
+	uint32_t b0 = ((uint32_t)(0xc6125000u * 2654435761u)) >> 26;
+	for (uint32_t a = 0xc6125000u; n < DN_ARP_INCOMPLETE_PER_SRC + 1; a++) {
+		uint32_t b = ((uint32_t)(a * 2654435761u)) >> 26;
+		if (b == b0)
+			same[n++] = a;
+		else if (!other)
+			other = a;
+	}
+	for (unsigned i = 0; i < DN_ARP_INCOMPLETE_PER_SRC; i++)
+		ck_assert_int_eq(send_udpish(same[i], 1, 10), 0);
+	ck_assert_int_eq(send_udpish(same[DN_ARP_INCOMPLETE_PER_SRC], 1, 10),
+			 ENOBUFS);
+	ck_assert_uint_eq(st->l3.c.arp_src_limited, 1);
+	ck_assert_int_eq(send_udpish(other, 1, 10), 0);
+	/* An app's own share is separate. */
+	ck_assert_int_eq(send_as(1000, same[DN_ARP_INCOMPLETE_PER_SRC]), 0);
+}
+END_TEST
+
 static void count_cb(const char *name, uint64_t v, void *arg)
 {
 	unsigned *n = arg;
@@ -656,6 +855,13 @@ Suite *arp_suite(void)
 	tcase_add_checked_fixture(tf, full_setup, teardown);
 	tcase_add_test(tf, test_arp_table_full_eviction_counts);
 	tcase_add_test(tf, test_arp_flood_does_not_evict_gateway_in_use);
+	tcase_add_test(tf, test_arp_unresolved_flood_keeps_reachable_peer);
+	tcase_add_test(tf, test_arp_full_table_evicts_incomplete_before_reachable);
+	tcase_add_test(tf, test_arp_gateway_pinned_when_least_recently_used);
+	tcase_add_test(tf, test_arp_incomplete_capped_per_source);
+	tcase_add_test(tf, test_arp_incomplete_total_cap_taken_from_busiest);
+	tcase_add_test(tf, test_arp_queue_capped_per_source);
+	tcase_add_test(tf, test_arp_unknown_sender_keyed_by_destination_bucket);
 	suite_add_tcase(s, tf);
 	return s;
 }
