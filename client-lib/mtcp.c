@@ -2,9 +2,13 @@
  * mtcp.c: mTCP's API (mtcp_api.h, mtcp_epoll.h) on dillnet's attach core.
  *
  * What maps to what:
- *  - A context (mctx_t) is a table of integer ids, lowest free first and
- *    below max_concurrency, because mTCP programs index their own arrays
- *    by socket id.  Sockets and epoll instances share it.  A context is
+ *  - A context (mctx_t) is a table of integer ids below max_concurrency,
+ *    because mTCP programs index their own arrays by socket id.  Sockets
+ *    and epoll instances share it.  Free ids form a first-in-first-out
+ *    list, as in mTCP (0, 1, 2, ... at first; a closed id goes to the
+ *    back): programs that close one socket, open the next and only then
+ *    drop the state they keep under the old id rely on not getting the
+ *    old id straight back.  A context is
  *    used by one thread at a time, as in mTCP; the only other thread that
  *    touches it is the attachment's pump, through notify (below), under
  *    the context's mutex.  Contexts live in a static array and are never
@@ -133,6 +137,7 @@ struct ep {
 struct slot {
 	int kind;
 	void *p;
+	int next_free;              /* the free list's next id, or -1 */
 };
 
 struct mctx_i {
@@ -143,7 +148,7 @@ struct mctx_i {
 	_Atomic int sleeping;
 	struct slot *tab;
 	int ntab;
-	int lowfree;                /* no free id below this */
+	int free_head, free_tail;   /* FIFO of free ids (-1: none) */
 };
 
 static struct mctx_i ctxs[DNL_MTCP_MAX_CTX];
@@ -207,26 +212,47 @@ static struct mctx_i *ctx_of(mctx_t m)
 	return c;
 }
 
+/* Ids are taken from the free list's head and given back at its tail. */
 static int id_alloc(struct mctx_i *c, int kind, void *p)
 {
-	for (int i = c->lowfree; i < c->ntab; i++)
-		if (c->tab[i].kind == K_FREE) {
-			c->tab[i].kind = kind;
-			c->tab[i].p = p;
-			c->lowfree = i + 1;
-			return i;
-		}
-	c->lowfree = c->ntab;
-	errno = ENFILE;   /* mTCP's word for "no free socket id" */
-	return -1;
+	int i = c->free_head;
+	if (i < 0) {
+		errno = ENFILE;   /* mTCP's word for "no free socket id" */
+		return -1;
+	}
+	c->free_head = c->tab[i].next_free;
+	if (c->free_head < 0)
+		c->free_tail = -1;
+	c->tab[i].kind = kind;
+	c->tab[i].p = p;
+	c->tab[i].next_free = -1;
+	return i;
 }
 
 static void id_free(struct mctx_i *c, int id)
 {
 	c->tab[id].kind = K_FREE;
 	c->tab[id].p = NULL;
-	if (id < c->lowfree)
-		c->lowfree = id;
+	c->tab[id].next_free = -1;
+	if (c->free_tail < 0)
+		c->free_head = id;
+	else
+		c->tab[c->free_tail].next_free = id;
+	c->free_tail = id;
+}
+
+/* Give back an id that was taken but never reached the program (an accept
+ * that failed): to the head, as if it had not been taken.  mTCP takes an
+ * id only once a connection is there, so a non-blocking accept loop that
+ * ends in EAGAIN must not move ids to the back. */
+static void id_unget(struct mctx_i *c, int id)
+{
+	c->tab[id].kind = K_FREE;
+	c->tab[id].p = NULL;
+	c->tab[id].next_free = c->free_head;
+	c->free_head = id;
+	if (c->free_tail < 0)
+		c->free_tail = id;
 }
 
 /* Look an id up.  want: K_STREAM, K_LISTENER, K_EPOLL, or -1 for a socket
@@ -657,6 +683,10 @@ DILLNET_EXPORT mctx_t mtcp_create_context(int cpu)
 		goto out;
 	}
 	c->ntab = G.conf.max_concurrency;
+	for (int i = 0; i < c->ntab; i++)
+		c->tab[i].next_free = i + 1 < c->ntab ? i + 1 : -1;
+	c->free_head = 0;   /* max_concurrency >= 1 */
+	c->free_tail = c->ntab - 1;
 	c->pub.cpu = cpu;
 	pthread_mutex_init(&c->mu, NULL);
 	c->live = 1;
@@ -1021,7 +1051,7 @@ fail:
 	ms_release(m, 1);
 fail_nosock:;
 	int err = errno;
-	id_free(c, id);
+	id_unget(c, id);
 	free(m);
 	errno = err;
 	return -1;

@@ -645,7 +645,8 @@ END_TEST
 START_TEST(test_ids_and_options)
 {
 	mctx_t m = setup_ctx();
-	/* One id space, lowest free first: programs index arrays with them. */
+	/* One id space from 0 up: programs index arrays with them.  The order
+	 * ids come back in is test_ids_fifo's. */
 	int a = mtcp_socket(m, AF_INET, SOCK_STREAM, 0);
 	int ep = mtcp_epoll_create(m, 1);
 	int b = mtcp_socket(m, AF_INET, SOCK_STREAM, 0);
@@ -653,7 +654,7 @@ START_TEST(test_ids_and_options)
 	ck_assert_int_eq(ep, 1);
 	ck_assert_int_eq(b, 2);
 	ck_assert_int_eq(mtcp_close(m, ep), 0);
-	ck_assert_int_eq(mtcp_socket(m, AF_INET, SOCK_STREAM, 0), 1);
+	ck_assert_int_eq(mtcp_socket(m, AF_INET, SOCK_STREAM, 0), 3);
 
 	int v = 1;
 	socklen_t vl = sizeof(v);
@@ -692,6 +693,65 @@ START_TEST(test_ids_and_options)
 	v = 0;
 	ck_assert_int_eq(mtcp_setsockopt(m, c, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)), 0);
 	ck_assert_int_eq(fk->nodelay_on, 1);
+	mtcp_destroy_context(m);
+	mtcp_destroy();
+}
+END_TEST
+
+/* Free ids are reused first-in-first-out, as mTCP's free socket list:
+ * 0, 1, 2, ... first, and a closed id goes to the back, behind every id
+ * never used, sockets and epoll instances alike.  An mTCP program that
+ * closes one connection, opens the next and then clears the state it kept
+ * under the old id must not find the new connection under that id. */
+START_TEST(test_ids_fifo)
+{
+	struct mtcp_conf cf;
+	ck_assert_int_eq(mtcp_getconf(&cf), 0);
+	cf.num_cores = 1;
+	cf.max_concurrency = 8;
+	ck_assert_int_eq(mtcp_setconf(&cf), 0);
+	mctx_t m = setup_ctx();
+	int c, s, l;
+	make_pair(m, &c, &s, &l);          /* l 0, c 1, s 2 */
+	ck_assert_int_eq(l, 0);
+	ck_assert_int_eq(c, 1);
+	ck_assert_int_eq(s, 2);
+	/* epwget's pattern: close a finished connection, open the next. */
+	ck_assert_int_eq(mtcp_close(m, c), 0);
+	int next = mtcp_socket(m, AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_eq(next, 3);
+	ck_assert_int_eq(mtcp_epoll_create(m, 4), 4);
+	ck_assert_int_eq(mtcp_close(m, s), 0);
+	ck_assert_int_eq(mtcp_close(m, 4), 0);   /* the epoll id, after s */
+	/* A non-blocking accept with nothing waiting takes no id: the order
+	 * is the same after it (mTCP takes one only for a connection). */
+	mtcp_setsock_nonblock(m, l);
+	for (int i = 0; i < 3; i++)
+		ERRNO_IS(mtcp_accept(m, l, NULL, NULL), EAGAIN);
+	/* The ids never used (5, 6, 7), then the closed ones in the order
+	 * they were closed (1, 2, 4), whatever kind asks. */
+	int want[] = { 5, 6, 7, 1, 2, 4 };
+	for (int i = 0; i < 6; i++) {
+		int id = i % 2 ? mtcp_epoll_create(m, 4)
+			       : mtcp_socket(m, AF_INET, SOCK_STREAM, 0);
+		ck_assert_msg(id == want[i], "id %d: got %d, wanted %d", i, id, want[i]);
+	}
+	ERRNO_IS(mtcp_socket(m, AF_INET, SOCK_STREAM, 0), ENFILE);
+	ERRNO_IS(mtcp_epoll_create(m, 4), ENFILE);
+	/* Full, then one closed: that one comes back, and only it. */
+	ck_assert_int_eq(mtcp_close(m, 6), 0);
+	ck_assert_int_eq(mtcp_socket(m, AF_INET, SOCK_STREAM, 0), 6);
+	ERRNO_IS(mtcp_socket(m, AF_INET, SOCK_STREAM, 0), ENFILE);
+	/* A closed id is unknown until handed out again. */
+	ck_assert_int_eq(mtcp_close(m, 3), 0);
+	ERRNO_IS(mtcp_close(m, 3), EBADF);
+	ck_assert_int_eq(mtcp_socket(m, AF_INET, SOCK_STREAM, 0), 3);
+	/* A new context starts at 0 again. */
+	mtcp_destroy_context(m);
+	m = mtcp_create_context(0);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(mtcp_socket(m, AF_INET, SOCK_STREAM, 0), 0);
+	ck_assert_int_eq(mtcp_socket(m, AF_INET, SOCK_STREAM, 0), 1);
 	mtcp_destroy_context(m);
 	mtcp_destroy();
 }
@@ -877,6 +937,7 @@ Suite *mtcp_suite(void)
 	tcase_add_test(tc, test_epoll_modes);
 	tcase_add_test(tc, test_epoll_err_hup_and_connect);
 	tcase_add_test(tc, test_ids_and_options);
+	tcase_add_test(tc, test_ids_fifo);
 	tcase_add_test(tc, test_conf);
 	tcase_add_test(tc, test_threads_and_signal);
 	suite_add_tcase(s, tc);
