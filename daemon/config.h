@@ -142,6 +142,14 @@ struct dn_config {
 		uint32_t syn_backlog;
 		bool syn_cookies;
 		uint32_t max_connections;
+		uint32_t max_time_wait;        /* 0 = no TIME-WAIT kept */
+		uint32_t max_time_wait_per_uid;/* 0 = no per-uid cap */
+		uint32_t max_orphans;
+		uint32_t max_orphans_per_uid;  /* 0 = no per-uid cap */
+		uint32_t orphan_retries;
+		uint32_t fin_timeout_s;
+		uint32_t challenge_ack_limit;  /* 0 = no global budget */
+		uint32_t invalid_ratelimit_ms;
 	} tcp;
 	struct {
 		bool enabled;

@@ -32,6 +32,7 @@ struct sock_app {
 	struct dn_tcpsock *ts;
 	struct dn_app *app;       /* NULL once the app is gone */
 	pid_t pid;
+	uint32_t uid;             /* TCP charges what outlives the app to it */
 	uint32_t app_id;
 	struct dn_region *region; /* &app->region, or &kept below */
 	struct dn_region kept;    /* copy of the view once the app is gone */
@@ -55,6 +56,7 @@ static struct sock_app *app_state(struct dn_tcpsock *ts, struct dn_app *a)
 	sa->ts = ts;
 	sa->app = a;
 	sa->pid = a->pid;
+	sa->uid = (uint32_t)a->uid;
 	sa->app_id = a->id;
 	sa->region = &a->region;
 	sa->nslots = a->region.l.nslots;
@@ -358,6 +360,7 @@ static int h_listen(void *ctx, struct dn_app *a, const void *req, uint32_t rl,
 		sock_release(s);
 		return err ? err : ENOMEM;
 	}
+	dn_tcp_set_uid(s->conn, sa->uid);   /* and the connections it accepts */
 	s->visible = 1;
 	ts->cnt.tcpsock_listen++;
 	fill_rep(s, out);
@@ -386,7 +389,8 @@ static int h_connect(void *ctx, struct dn_app *a, const void *req, uint32_t rl,
 		return err;
 	}
 	s->visible = 1;
-	s->conn = dn_tcp_connect(ts->st, q.ip4, q.port, 0, &s->rx, &s->tx, s, &err);
+	s->conn = dn_tcp_connect_as(ts->st, q.ip4, q.port, 0, &s->rx, &s->tx, s,
+				    sa->uid, &err);
 	if (!s->conn) {
 		sock_release(s);
 		return err ? err : ENOMEM;

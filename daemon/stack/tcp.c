@@ -137,6 +137,12 @@ int dn_tcp_init(struct dn_stack *st)
 	c->syncookies = 1;
 	c->nodelay = 0;
 	c->challenge_ack_limit = 1000;
+	c->invalid_ratelimit_us = 500000;
+	c->max_tw = 16384;
+	c->max_tw_per_uid = 0;
+	c->max_orphans = 4096;
+	c->max_orphans_per_uid = 0;
+	c->orphan_retries = 8;
 	c->max_conns = 16384;
 	c->syn_backlog_max = 1024;
 	c->eph_lo = 32768;
@@ -196,7 +202,9 @@ void dn_tcp_fini(struct dn_stack *st)
 		conn_free_now(c);
 	}
 	t->reap = NULL;
+	t->nreap = 0;
 	t->depth = 0;
+	dn_tcp_acct_fini(st);
 	free(t->ht);
 	t->ht = NULL;
 }
@@ -215,9 +223,15 @@ void dn_tcp_leave(struct dn_stack *st)
 	struct dn_tcp *t = &st->tcp;
 	if (--t->depth > 0)
 		return;
+	if (t->over_cap) {
+		t->depth++;
+		dn_tcp_acct_enforce(st);
+		t->depth--;
+	}
 	while (t->reap) {
 		struct dn_tcp_conn *c = t->reap;
 		t->reap = c->qnext;
+		t->nreap--;
 		t->depth++;
 		conn_free_now(c);
 		t->depth--;
@@ -307,12 +321,17 @@ static bool port_in_use(struct dn_stack *st, uint16_t port)
 struct dn_tcp_conn *dn_tcp_conn_alloc(struct dn_stack *st)
 {
 	struct dn_tcp *t = &st->tcp;
-	if (t->nconns >= t->conf.max_conns)
+	/* Released connections wait for the end of the entry point to be
+	 * freed, but no longer count.  A full table first recycles the
+	 * oldest TIME-WAIT entry (issue 10 item 3). */
+	if (t->nconns - t->nreap >= t->conf.max_conns &&
+	    !dn_tcp_acct_make_room(st))
 		return NULL;
 	struct dn_tcp_conn *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
 	c->st = st;
+	c->uid = DN_TCP_UID_NONE;
 	c->state = DN_TCP_CLOSED;
 	c->anext = t->all;
 	if (t->all)
@@ -384,6 +403,7 @@ static void conn_free_now(struct dn_tcp_conn *c)
 		c->anext->aprev = c->aprev;
 	t->nconns--;
 	DN_TCP_CTR(st, CONNS_FREED);
+	dn_tcp_acct_forget(c);
 	bool tell = c->rx || c->tx || c->owner;
 	void *owner = c->owner;
 	if (tell && t->up && t->up->freed)
@@ -407,8 +427,10 @@ static void conn_release(struct dn_tcp_conn *c)
 		listener_unlink(c);
 		c->state = DN_TCP_CLOSED;
 	}
+	dn_tcp_acct_update(c);
 	c->qnext = t->reap;
 	t->reap = c;
+	t->nreap++;
 	if (t->depth == 0) {
 		dn_tcp_enter(c->st);
 		dn_tcp_leave(c->st);
@@ -442,6 +464,7 @@ void dn_tcp_set_state(struct dn_tcp_conn *c, int state)
 	c->state = (uint8_t)state;
 	if (state == DN_TCP_TIME_WAIT)
 		time_wait_release(c);
+	dn_tcp_acct_update(c);
 }
 
 void dn_tcp_done(struct dn_tcp_conn *c)
@@ -736,6 +759,15 @@ struct dn_tcp_conn *dn_tcp_connect(struct dn_stack *st, uint32_t dst_ip,
 				   struct dn_ring *rx, struct dn_ring *tx,
 				   void *owner, int *err)
 {
+	return dn_tcp_connect_as(st, dst_ip, dst_port, src_ip, rx, tx, owner,
+				 DN_TCP_UID_NONE, err);
+}
+
+struct dn_tcp_conn *dn_tcp_connect_as(struct dn_stack *st, uint32_t dst_ip,
+				      uint16_t dst_port, uint32_t src_ip,
+				      struct dn_ring *rx, struct dn_ring *tx,
+				      void *owner, uint32_t uid, int *err)
+{
 	int e = 0;
 	struct dn_tcp_conn *c = NULL;
 	uint16_t lport;
@@ -767,6 +799,7 @@ struct dn_tcp_conn *dn_tcp_connect(struct dn_stack *st, uint32_t dst_ip,
 	c->tx = tx;
 	c->owner = owner;
 	c->flags |= DN_TCPF_OWNED | DN_TCPF_WAS_ATTACHED;
+	dn_tcp_set_uid(c, uid);
 	dn_tcp_conn_init_params(c);
 	c->iss = dn_tcp_isn(st, src_ip, lport, dst_ip, dst_port);
 	c->snd_una = c->iss;
@@ -895,6 +928,7 @@ void dn_tcp_close(struct dn_tcp_conn *c)
 	dn_tcp_enter(st);
 	c->flags &= ~DN_TCPF_OWNED;
 	c->flags |= DN_TCPF_ORPHAN;
+	dn_tcp_acct_update(c);
 	switch (c->state) {
 	case DN_TCP_LISTEN:
 		close_listener(c);
@@ -1061,6 +1095,9 @@ void dn_tcp_counters_foreach(const struct dn_stack *st,
 		cb(buf, i < DN_TCP_NCOUNTERS ? st->tcp.ctr[i]
 		   : st->tcp.drop[i - DN_TCP_NCOUNTERS], arg);
 	}
+	/* Gauges: what the caps apply to, now. */
+	cb("tcp_time_wait_now", st->tcp.tw.n, arg);
+	cb("tcp_orphans_now", st->tcp.orph.n, arg);
 }
 
 uint64_t dn_tcp_poll(struct dn_stack *st)

@@ -17,6 +17,7 @@
 #ifndef DN_TCP_H
 #define DN_TCP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -135,7 +136,18 @@ enum dn_tcp_drop {
 	X(OUT_NOBUF, "out_nobuf")                  \
 	X(RING_CORRUPT, "ring_corrupt")            \
 	X(CONNS_ALLOC, "conns_alloc")              \
-	X(CONNS_FREED, "conns_freed")
+	X(CONNS_FREED, "conns_freed")              \
+	X(CHALLENGE_ACKS_CONN_LIMITED, "challenge_acks_conn_limited") \
+	X(OOW_ACKS, "oow_acks")                    \
+	X(OOW_ACKS_LIMITED, "oow_acks_rate_limited") \
+	X(TW_RECYCLED, "time_wait_recycled")       \
+	X(TW_RECYCLED_UID, "time_wait_recycled_uid") \
+	X(TW_RECYCLED_ALLOC, "time_wait_recycled_table_full") \
+	X(ORPHANS_RESET_CAP, "orphans_reset_cap")  \
+	X(ORPHANS_RESET_UID, "orphans_reset_uid_cap") \
+	X(ORPHANS_RESET_RETRIES, "orphans_reset_retries") \
+	X(FIN_WAIT_2_TIMEOUTS, "fin_wait_2_timeouts") \
+	X(SYNCOOKIES_TABLE_FULL, "syncookies_table_full")
 
 enum dn_tcp_counter {
 #define DN_X(n, s) DN_TCP_C_##n,
@@ -186,7 +198,28 @@ struct dn_tcp_conf {
 	uint8_t wscale;              /* offer window scaling */
 	uint8_t syncookies;          /* 0 never, 1 when SYN queue full, 2 always */
 	uint8_t nodelay;             /* default for new connections: no Nagle */
-	uint32_t challenge_ack_limit;/* RFC 5961 10: per second, per worker */
+	/* RFC 5961 7 / 10: the global challenge ACK budget per second is
+	 * drawn anew each second from [limit/2, limit/2 + limit) (as Linux
+	 * after CVE-2016-5696), so it tells an off-path observer nothing;
+	 * 0: no global budget, only the per-connection interval below. */
+	uint32_t challenge_ack_limit;
+	/* Per connection: at most one challenge ACK or duplicate ACK for an
+	 * out-of-window segment per this interval (Linux
+	 * tcp_invalid_ratelimit, 500 ms).  Data segments are always
+	 * answered: they are no ACK loop. */
+	uint64_t invalid_ratelimit_us;
+	/* TIME-WAIT entries in all (Linux tcp_max_tw_buckets) and per uid
+	 * (0: no per-uid cap): beyond them the oldest is recycled. */
+	uint32_t max_tw;
+	uint32_t max_tw_per_uid;
+	/* Orphans (closed by the owner, not yet in TIME-WAIT) in all (Linux
+	 * tcp_max_orphans) and per uid (0: none): beyond them the oldest is
+	 * reset. */
+	uint32_t max_orphans;
+	uint32_t max_orphans_per_uid;
+	/* An orphan gives up after this many retransmissions or zero-window
+	 * probes without progress (Linux tcp_orphan_retries). */
+	uint8_t orphan_retries;
 	uint32_t max_conns;          /* all connections, incl. TIME-WAIT */
 	uint16_t syn_backlog_max;    /* cap on a listener's SYN queue */
 	uint16_t eph_lo, eph_hi;     /* ephemeral port range, inclusive */
@@ -245,6 +278,27 @@ struct dn_tcp_upcalls {
 	void (*freed)(void *ctx, struct dn_tcp_conn *c, void *owner);
 };
 
+/* ---- per-uid accounting of TIME-WAIT entries and orphans ----
+ * A connection carries the uid of the app that opened it (dn_tcp_set_uid,
+ * inherited by a listener's children) so what outlives the app is still
+ * charged to it.  DN_TCP_UID_NONE: not charged to anyone. */
+#define DN_TCP_UID_NONE 0xffffffffu
+#define DN_TCP_UID_BUCKETS 64u
+
+struct dn_tcp_clist {                 /* oldest first */
+	struct dn_tcp_conn *head, *tail;
+	uint32_t n;
+};
+
+struct dn_tcp_uidacct {
+	uint32_t uid;
+	uint32_t refs;                    /* connections tagged with it */
+	struct dn_tcp_clist tw, orph;
+	struct dn_tcp_uidacct *next;      /* hash chain */
+	struct dn_tcp_uidacct *dnext;     /* over a cap: checked on leave */
+	bool dirty;
+};
+
 /* ---- per-worker state, embedded in struct dn_stack ---- */
 #define DN_TCP_WHEEL_SLOTS 1024u      /* power of two */
 #define DN_TCP_WHEEL_TICK_US 1000u    /* 1 ms */
@@ -293,6 +347,14 @@ struct dn_tcp {
 	/* RFC 5961 10: challenge ACK budget per second. */
 	uint64_t chack_epoch_us;
 	uint32_t chack_count;
+	uint32_t chack_budget;            /* this second's (randomized) */
+
+	/* TIME-WAIT entries and orphans, oldest first, and per uid. */
+	struct dn_tcp_clist tw, orph;
+	struct dn_tcp_uidacct *uids[DN_TCP_UID_BUCKETS];
+	struct dn_tcp_uidacct *dirty;     /* uids over a cap */
+	bool over_cap;                    /* caps to enforce on leave */
+	uint32_t nreap;                   /* released, not yet freed */
 
 	uint64_t ctr[DN_TCP_NCOUNTERS];
 	uint64_t drop[DN_TCP_NDROPS];
@@ -327,6 +389,19 @@ struct dn_tcp_conn *dn_tcp_connect(struct dn_stack *st, uint32_t dst_ip,
 				   uint16_t dst_port, uint32_t src_ip,
 				   struct dn_ring *rx, struct dn_ring *tx,
 				   void *owner, int *err);
+/* dn_tcp_connect, charging the connection to uid (see dn_tcp_set_uid)
+ * from its first segment on. */
+struct dn_tcp_conn *dn_tcp_connect_as(struct dn_stack *st, uint32_t dst_ip,
+				      uint16_t dst_port, uint32_t src_ip,
+				      struct dn_ring *rx, struct dn_ring *tx,
+				      void *owner, uint32_t uid, int *err);
+/* Charge c (and, for a listener, the connections it creates from now on)
+ * to uid: its TIME-WAIT entry and its life as an orphan count against
+ * the per-uid caps, and its frames against ARP's per-source bounds. */
+void dn_tcp_set_uid(struct dn_tcp_conn *c, uint32_t uid);
+/* TIME-WAIT entries and orphans charged to uid now. */
+void dn_tcp_uid_usage(const struct dn_stack *st, uint32_t uid,
+		      uint32_t *time_wait, uint32_t *orphans);
 /* Pop a completed connection (rings attached by attach()); NULL if none.
  * owner may replace the owner the attach() upcall gave. */
 struct dn_tcp_conn *dn_tcp_accept(struct dn_tcp_conn *listener, void *owner);
@@ -372,7 +447,9 @@ void dn_tcp_get_addrs(const struct dn_tcp_conn *c, uint32_t *lip,
 void dn_tcp_foreach(struct dn_stack *st,
 		    int (*cb)(const struct dn_tcp_conn_info *i, void *arg),
 		    void *arg);
-/* Every counter and drop reason by name. */
+/* Every counter and drop reason by name, then DN_TCP_NGAUGES gauges
+ * (tcp_time_wait_now, tcp_orphans_now). */
+#define DN_TCP_NGAUGES 2
 void dn_tcp_counters_foreach(const struct dn_stack *st,
 			     void (*cb)(const char *name, uint64_t value,
 					void *arg),

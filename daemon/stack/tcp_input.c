@@ -501,10 +501,9 @@ static struct dn_tcp_conn *new_child(struct dn_stack *st,
 				     const struct dn_tcp_seg *s)
 {
 	struct dn_tcp_conn *c = dn_tcp_conn_alloc(st);
-	if (!c) {
-		DN_TCP_DROP(st, NO_MEMORY);
+	if (!c)
 		return NULL;
-	}
+	dn_tcp_set_uid(c, l->uid);   /* charged to the listener's app */
 	c->laddr = s->dst;
 	c->lport = s->dport;
 	c->faddr = s->src;
@@ -522,6 +521,40 @@ static struct dn_tcp_conn *new_child(struct dn_stack *st,
 static void listen_input(struct dn_stack *st, struct dn_tcp_conn *l,
 			 struct dn_tcp_seg *s);
 static void conn_input(struct dn_tcp_conn *c, struct dn_tcp_seg *s);
+
+/* SYN,ACK with a cookie for ISN: no state kept. */
+static void send_cookie(struct dn_stack *st, const struct dn_tcp_seg *s)
+{
+	uint16_t pm = s->opt.mss_ok ? s->opt.mss : DN_TCP_DEFAULT_MSS;
+	uint16_t ours = dn_tcp_our_mss(st);
+	if (pm > ours)
+		pm = ours;
+	uint32_t idx = 0;
+	for (uint32_t i = 0; i < 8; i++)
+		if (cookie_mss[i] <= pm)
+			idx = i;
+	uint32_t isn = cookie_make(st, s, cookie_time(st), idx);
+	dn_tcp_send_syn_cookie(st, s, isn, cookie_mss[idx]);
+}
+
+/* A duplicate ACK for an out-of-window segment (RFC 9293 3.10.7.4) or
+ * one PAWS rejected (RFC 7323 5.3): at most one per connection per
+ * conf.invalid_ratelimit_us, shared with challenge ACKs, so a flood of
+ * spoofed segments cannot make us a reflector or an oracle.  Segments
+ * taking sequence space (data, FIN) without SYN are always answered:
+ * they are no part of an ACK loop and their sender needs to hear where
+ * we are (as Linux tcp_oow_rate_limited). */
+static void send_oow_ack(struct dn_tcp_conn *c, const struct dn_tcp_seg *s)
+{
+	bool limitable = (s->len == 0 && !(s->flags & DN_TH_FIN)) ||
+			 (s->flags & DN_TH_SYN);
+	if (limitable && dn_tcp_oow_limited(c)) {
+		DN_TCP_CTR(c->st, OOW_ACKS_LIMITED);
+		return;
+	}
+	DN_TCP_CTR(c->st, OOW_ACKS);
+	dn_tcp_send_ack(c);
+}
 
 static void listen_input(struct dn_stack *st, struct dn_tcp_conn *l,
 			 struct dn_tcp_seg *s)
@@ -550,8 +583,13 @@ static void listen_input(struct dn_stack *st, struct dn_tcp_conn *l,
 					return;
 				}
 				struct dn_tcp_conn *c = new_child(st, l, s);
-				if (!c)
+				if (!c) {
+					/* Still no room: the peer
+					 * retransmits, the cookie stays
+					 * good for a while. */
+					DN_TCP_DROP(st, NO_MEMORY);
 					return;
+				}
 				DN_TCP_CTR(st, SYNCOOKIES_OK);
 				c->irs = orig.seq;
 				c->rcv_nxt = s->seq;
@@ -592,21 +630,23 @@ static void listen_input(struct dn_stack *st, struct dn_tcp_conn *l,
 			return;
 		}
 		/* SYN flood: answer statelessly. */
-		uint16_t pm = s->opt.mss_ok ? s->opt.mss : DN_TCP_DEFAULT_MSS;
-		uint16_t ours = dn_tcp_our_mss(st);
-		if (pm > ours)
-			pm = ours;
-		uint32_t idx = 0;
-		for (uint32_t i = 0; i < 8; i++)
-			if (cookie_mss[i] <= pm)
-				idx = i;
-		uint32_t isn = cookie_make(st, s, cookie_time(st), idx);
-		dn_tcp_send_syn_cookie(st, s, isn, cookie_mss[idx]);
+		send_cookie(st, s);
 		return;
 	}
 	struct dn_tcp_conn *c = new_child(st, l, s);
-	if (!c)
+	if (!c) {
+		/* The connection table is full (and holds no TIME-WAIT entry
+		 * to recycle): answer statelessly too, so other apps' and
+		 * connections' state cannot keep this listener's peers out
+		 * (issue 10 item 3). */
+		if (!cf->syncookies) {
+			DN_TCP_DROP(st, NO_MEMORY);
+			return;
+		}
+		DN_TCP_CTR(st, SYNCOOKIES_TABLE_FULL);
+		send_cookie(st, s);
 		return;
+	}
 	c->irs = s->seq;
 	c->rcv_nxt = s->seq + 1;
 	/* The advertised right edge starts at RCV.NXT (it only moves
@@ -706,7 +746,7 @@ static void conn_input(struct dn_tcp_conn *c, struct dn_tcp_seg *s)
 	    DN_SEQ_LT(s->opt.tsval, c->ts_recent) &&
 	    st->now_us - c->ts_recent_us < DN_TCP_PAWS_IDLE_US) {
 		DN_TCP_DROP(st, PAWS);
-		dn_tcp_send_ack(c);
+		send_oow_ack(c, s);
 		return;
 	}
 
@@ -780,7 +820,7 @@ static void conn_input(struct dn_tcp_conn *c, struct dn_tcp_seg *s)
 		 * ACK it again and restart the 2MSL wait (3.10.7.4). */
 		if (c->state == DN_TCP_TIME_WAIT && (s->flags & DN_TH_FIN))
 			dn_tcp_timer_set(c, DN_TCP_T_LINGER, cf->time_wait_us);
-		dn_tcp_send_ack(c);
+		send_oow_ack(c, s);
 		return;
 	}
 

@@ -202,7 +202,26 @@ struct dn_tcp_conn {
 	uint64_t timer[DN_TCP_NTIMERS];       /* absolute us; 0 = off */
 	uint64_t retransmits;
 	int soft_err;
+
+	/* Accounting (tcp.c): the uid charged, and the TIME-WAIT or orphan
+	 * lists the connection is on (global and the uid's). */
+	uint32_t uid;
+	struct dn_tcp_uidacct *acct;
+	uint8_t aclass;                       /* DN_TCP_AC_* */
+	struct dn_tcp_conn *gnext, *gprev, *unext, *uprev;
+	/* Last challenge ACK or out-of-window duplicate ACK (rate limit). */
+	uint64_t last_oow_us;
 };
+
+#define DN_TCP_AC_NONE   0
+#define DN_TCP_AC_TW     1
+#define DN_TCP_AC_ORPHAN 2
+
+/* Closed by its owner, nobody to tell: limits for orphans apply. */
+static inline bool dn_tcp_is_orphan(const struct dn_tcp_conn *c)
+{
+	return (c->flags & (DN_TCPF_ORPHAN | DN_TCPF_OWNED)) == DN_TCPF_ORPHAN;
+}
 
 static inline struct dn_tcp *dn_tcp_of(struct dn_tcp_conn *c)
 {
@@ -231,6 +250,17 @@ void dn_tcp_set_state(struct dn_tcp_conn *c, int state);
 /* The connection is finished from TCP's side: CLOSED, upcalls done; frees
  * it if the owner has let go (orphan) or it never had an owner. */
 void dn_tcp_done(struct dn_tcp_conn *c);
+/* Put c on the TIME-WAIT or orphan lists its state and flags call for. */
+void dn_tcp_acct_update(struct dn_tcp_conn *c);
+/* Per connection rate limit of challenge / out-of-window ACKs: true when
+ * one went out less than conf.invalid_ratelimit_us ago (else notes now). */
+bool dn_tcp_oow_limited(struct dn_tcp_conn *c);
+/* tcp_acct.c: caps over, enforced on leave; room in a full table;
+ * a connection going; everything going. */
+void dn_tcp_acct_enforce(struct dn_stack *st);
+bool dn_tcp_acct_make_room(struct dn_stack *st);
+void dn_tcp_acct_forget(struct dn_tcp_conn *c);
+void dn_tcp_acct_fini(struct dn_stack *st);
 /* Fatal error on a connection: notify the owner, go to CLOSED. */
 void dn_tcp_drop_conn(struct dn_tcp_conn *c, int err);
 uint32_t dn_tcp_isn(struct dn_stack *st, uint32_t laddr, uint16_t lport,

@@ -209,7 +209,9 @@ static int conn_emit(struct dn_tcp_conn *c, uint32_t seq, uint8_t flags,
 		dn_tcp_timer_clear(c, DN_TCP_T_DELACK);
 		c->flags &= ~DN_TCPF_ACK_NOW;
 	}
+	c->st->l3.tx_src = c->uid;   /* ARP charges unresolved work to it */
 	int e = emit(c->st, c->laddr, c->faddr, c->lport, c->fport, &o);
+	c->st->l3.tx_src = DN_L3_SRC_NONE;
 	if (e == ENETUNREACH || e == EHOSTUNREACH)
 		c->soft_err = e;
 	return e;
@@ -235,16 +237,31 @@ void dn_tcp_send_challenge_ack(struct dn_tcp_conn *c)
 {
 	struct dn_tcp *t = dn_tcp_of(c);
 	uint64_t now = c->st->now_us;
-	/* RFC 5961 7: limit challenge ACKs (a per-worker budget/second). */
-	if (now - t->chack_epoch_us >= 1000000) {
-		t->chack_epoch_us = now;
-		t->chack_count = 0;
-	}
-	if (t->chack_count >= t->conf.challenge_ack_limit) {
-		DN_TCP_CTR(c->st, CHALLENGE_ACKS_LIMITED);
+	/* RFC 5961 7: limit challenge ACKs.  First per connection (an
+	 * attacker's own connection then learns nothing of another's), then
+	 * a per-worker budget each second, drawn at random from
+	 * [limit/2, limit/2 + limit) so its exhaustion is no oracle either
+	 * (the CVE-2016-5696 fix). */
+	if (dn_tcp_oow_limited(c)) {
+		DN_TCP_CTR(c->st, CHALLENGE_ACKS_CONN_LIMITED);
 		return;
 	}
-	t->chack_count++;
+	uint32_t lim = t->conf.challenge_ack_limit;
+	if (lim) {
+		/* chack_epoch_us: start of this second plus one (0: none). */
+		if (t->chack_epoch_us == 0 || now + 1 - t->chack_epoch_us >= 1000000) {
+			uint64_t sec[2] = { now / 1000000, 0x5961 };
+			t->chack_epoch_us = now + 1;
+			t->chack_count = 0;
+			t->chack_budget = (lim + 1) / 2 +
+				(uint32_t)(dn_tcp_siphash(t->key, sec, sizeof(sec)) % lim);
+		}
+		if (t->chack_count >= t->chack_budget) {
+			DN_TCP_CTR(c->st, CHALLENGE_ACKS_LIMITED);
+			return;
+		}
+		t->chack_count++;
+	}
 	DN_TCP_CTR(c->st, CHALLENGE_ACKS);
 	dn_tcp_send_ack(c);
 }
@@ -356,7 +373,9 @@ void dn_tcp_send_syn(struct dn_tcp_conn *c)
 	}
 	if (c->backoff)
 		DN_TCP_CTR(c->st, RETRANS_SEGS);
+	c->st->l3.tx_src = c->uid;
 	int e = emit(c->st, c->laddr, c->faddr, c->lport, c->fport, &o);
+	c->st->l3.tx_src = DN_L3_SRC_NONE;
 	if (e == ENETUNREACH || e == EHOSTUNREACH || e == EADDRNOTAVAIL)
 		c->soft_err = e;
 	if (!dn_tcp_timer_on(c, DN_TCP_T_RTX))

@@ -232,12 +232,23 @@ static void on_rtx(struct dn_tcp_conn *c)
 	/* Behind a zero window our retransmissions are window probes: the
 	 * peer is alive as long as it answers, so they do not count towards
 	 * giving up (RFC 9293 3.8.6.1: probe a zero window indefinitely). */
-	bool zero_wnd = c->snd_wnd == 0 &&
+	/* An orphan has nobody waiting for it: it gives up after
+	 * conf.orphan_retries, zero window or not (Linux
+	 * tcp_orphan_retries; RFC 9293 3.8.6.1 lets a TCP close when it
+	 * must, and a dead app's connections must not live on forever). */
+	bool orphan = dn_tcp_is_orphan(c);
+	uint8_t limit = cf->max_retries;
+	if (orphan && cf->orphan_retries < limit)
+		limit = cf->orphan_retries;
+	bool zero_wnd = !orphan && c->snd_wnd == 0 &&
 			st->now_us - c->last_rx_us < 2 * cf->rto_max_us;
 	if (zero_wnd && c->backoff >= cf->max_retries)
 		c->backoff = cf->max_retries - 1;
-	if (++c->backoff > cf->max_retries) {
-		DN_TCP_CTR(st, TIMEOUTS);
+	if (++c->backoff > limit) {
+		if (limit < cf->max_retries)
+			DN_TCP_CTR(st, ORPHANS_RESET_RETRIES);
+		else
+			DN_TCP_CTR(st, TIMEOUTS);
 		dn_tcp_send_rst_conn(c);
 		dn_tcp_drop_conn(c, c->soft_err ? c->soft_err : ETIMEDOUT);
 		return;
@@ -284,6 +295,15 @@ static void on_persist(struct dn_tcp_conn *c)
 	if (c->snd_wnd != 0 || c->snd_max != c->snd_una) {
 		dn_tcp_timer_rearm_rtx(c);
 		dn_tcp_output(c);
+		return;
+	}
+	if (dn_tcp_is_orphan(c) && c->probes >= c->st->tcp.conf.orphan_retries) {
+		/* A dead app's data behind a window that never opens:
+		 * give up as for retransmissions (Linux does the same for
+		 * orphans, tcp_probe_timer). */
+		DN_TCP_CTR(c->st, ORPHANS_RESET_RETRIES);
+		dn_tcp_send_rst_conn(c);
+		dn_tcp_drop_conn(c, ETIMEDOUT);
 		return;
 	}
 	DN_TCP_CTR(c->st, PERSIST_PROBES);
@@ -335,6 +355,8 @@ static void on_linger(struct dn_tcp_conn *c)
 {
 	/* TIME-WAIT's 2MSL is over (RFC 9293 3.10.8), or an orphan gave up
 	 * waiting in FIN-WAIT-2. */
+	if (c->state == DN_TCP_FIN_WAIT_2)
+		DN_TCP_CTR(c->st, FIN_WAIT_2_TIMEOUTS);
 	if (c->state == DN_TCP_TIME_WAIT || c->state == DN_TCP_FIN_WAIT_2)
 		dn_tcp_done(c);
 }

@@ -226,7 +226,10 @@ def main():
                                                          after["tcp_challenge_acks"]))
     result(c.echo(), "connection still works after an in-window RST")
 
-    # --- SYN on the established connection: challenge ACK too (RFC 5961 4)
+    # --- SYN on the established connection: challenge ACK too (RFC 5961 4).
+    # One challenge ACK per connection per tcp.invalid_ratelimit_ms
+    # (500 ms, RFC 5961 7): wait out the one the RST just drew.
+    time.sleep(0.6)
     rcv_nxt, snd_nxt, wnd, tsv = c.state()
     start = seen()
     send(tcp(KIP, DIP, c.kport, PORT, rcv_nxt + 10, 0, "S", opts=b"\x02\x04\x05\xb4"))

@@ -506,18 +506,52 @@ START_TEST(test_tcp_syn_in_ESTABLISHED_challenge_ack)
 }
 END_TEST
 
-START_TEST(test_tcp_challenge_ack_rate_limited)
+START_TEST(test_tcp_challenge_ack_rate_limited_per_connection)
 {
-	h.st.tcp.conf.challenge_ack_limit = 3;
+	/* RFC 5961 7: at most one challenge ACK per connection per
+	 * invalid_ratelimit_us (500 ms), before any global budget. */
 	tcph_active_open(&h, 5000, 0, 65535);
 	struct tcph_seg s = { .seq = h.peer_seq + 5, .flags = DN_TH_RST };
 	for (int i = 0; i < 10; i++)
 		tcph_send(&h, &s);
-	ck_assert_int_eq(tcph_pending(&h), 3);
-	ck_assert_uint_eq(tcph_ctr(&h, DN_TCP_C_CHALLENGE_ACKS_LIMITED), 7);
-	tcph_advance(&h, 1000000);
+	ck_assert_int_eq(tcph_pending(&h), 1);
+	ck_assert_uint_eq(tcph_ctr(&h, DN_TCP_C_CHALLENGE_ACKS), 1);
+	ck_assert_uint_eq(tcph_ctr(&h, DN_TCP_C_CHALLENGE_ACKS_CONN_LIMITED), 9);
+	ck_assert_uint_eq(tcph_ctr(&h, DN_TCP_C_CHALLENGE_ACKS_LIMITED), 0);
+	tcph_advance(&h, 499000);
 	tcph_send(&h, &s);
-	ck_assert_int_eq(tcph_pending(&h), 4);
+	ck_assert_int_eq(tcph_pending(&h), 1);
+	tcph_advance(&h, 1000);
+	tcph_send(&h, &s);
+	ck_assert_int_eq(tcph_pending(&h), 2);
+}
+END_TEST
+
+START_TEST(test_tcp_challenge_ack_global_budget_randomized)
+{
+	/* No per-connection limit: the global budget alone, drawn each
+	 * second from [limit/2, limit/2 + limit). */
+	h.st.tcp.conf.invalid_ratelimit_us = 0;
+	h.st.tcp.conf.challenge_ack_limit = 8;
+	tcph_active_open(&h, 5000, 0, 65535);
+	struct tcph_seg s = { .seq = h.peer_seq + 5, .flags = DN_TH_RST };
+	bool differ = false;
+	int first = -1;
+	for (int sec = 0; sec < 20; sec++) {
+		tcph_drain(&h);
+		for (int i = 0; i < 30; i++)
+			tcph_send(&h, &s);
+		int n = tcph_pending(&h);
+		ck_assert_int_ge(n, 4);
+		ck_assert_int_lt(n, 12);
+		if (first < 0)
+			first = n;
+		else if (n != first)
+			differ = true;
+		tcph_advance(&h, 1000000);
+	}
+	ck_assert(differ);   /* 20 equal draws of 8 values: (1/8)^19 */
+	ck_assert_uint_gt(tcph_ctr(&h, DN_TCP_C_CHALLENGE_ACKS_LIMITED), 0);
 }
 END_TEST
 
@@ -752,7 +786,7 @@ START_TEST(test_tcp_introspection)
 	ck_assert_int_eq(n, 2);
 	n = 0;
 	dn_tcp_counters_foreach(&h.st, ctr_cb, &n);
-	ck_assert_int_eq(n, DN_TCP_NCOUNTERS + DN_TCP_NDROPS);
+	ck_assert_int_eq(n, DN_TCP_NCOUNTERS + DN_TCP_NDROPS + DN_TCP_NGAUGES);
 	ck_assert_str_eq(dn_tcp_state_name(DN_TCP_TIME_WAIT), "TIME-WAIT");
 	ck_assert_str_eq(dn_tcp_cc_name(DN_TCP_CC_CUBIC), "cubic");
 	ck_assert_int_eq(dn_tcp_cc_from_name("newreno"), DN_TCP_CC_NEWRENO);
@@ -792,7 +826,8 @@ Suite *tcp_basic_suite(void)
 	tcase_add_test(tc, test_tcp_rst_in_ESTABLISHED);
 	tcase_add_test(tc, test_tcp_rst_in_SYN_RECEIVED);
 	tcase_add_test(tc, test_tcp_syn_in_ESTABLISHED_challenge_ack);
-	tcase_add_test(tc, test_tcp_challenge_ack_rate_limited);
+	tcase_add_test(tc, test_tcp_challenge_ack_rate_limited_per_connection);
+	tcase_add_test(tc, test_tcp_challenge_ack_global_budget_randomized);
 	tcase_add_test(tc, test_tcp_ack_of_unsent_data);
 	tcase_add_test(tc, test_tcp_paws_drops_old_timestamp);
 	tcase_add_test(tc, test_tcp_out_of_window_data_acked);
