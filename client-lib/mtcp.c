@@ -799,6 +799,21 @@ static int sin_put(struct sockaddr *addr, socklen_t *addrlen, uint32_t ip,
 	return 0;
 }
 
+/* The daemon's TCP_BIND check for ip:port; 0, or -1 with errno. */
+static int bind_ask(uint32_t ip, uint16_t port)
+{
+	struct dnl_att *a = dnl_att_get(-1);
+	if (!a)
+		return -1;
+	struct dn_tcp_bind_req rq = { .ip4 = ip, .port = port };
+	int r = dnl_att_request(a, DN_MSG_TCP_BIND, &rq, sizeof(rq), NULL, 0, NULL,
+				NULL, ctl_deadline());
+	int err = errno;
+	dnl_att_put(a);
+	errno = err;
+	return r;
+}
+
 DILLNET_EXPORT int mtcp_bind(mctx_t mctx, int sockid, const struct sockaddr *addr,
 			     socklen_t addrlen)
 {
@@ -815,6 +830,12 @@ DILLNET_EXPORT int mtcp_bind(mctx_t mctx, int sockid, const struct sockaddr *add
 	uint32_t ip;
 	uint16_t port;
 	if (sin_get(addr, addrlen, &ip, &port, EINVAL) < 0)
+		return -1;
+	/* As bind(2), a port the daemon's policy refuses (EACCES) or an
+	 * address not the daemon's (EADDRNOTAVAIL) fails here, where mTCP
+	 * programs look, and the daemon logs the refusal.  The port is not
+	 * reserved: mtcp_listen claims it. */
+	if ((ip || port) && bind_ask(ip, port) < 0)
 		return -1;
 	m->lip = ip;
 	m->lport = port;

@@ -333,6 +333,40 @@ static void fill_rep(struct sock *s, struct dn_tcp_sock_rep *r)
 		dn_tcp_get_addrs(s->conn, &r->local_ip4, &r->local_port, &r->peer_ip4, &r->peer_port);
 }
 
+/* May app a bind or listen on ip:port?  A refused port is logged (a
+ * request from the app, not a packet): the program may say nothing, and
+ * the admin reading the log should see who asked for what and the limit. */
+static int bind_check(struct dn_tcpsock *ts, struct dn_app *a, uint32_t ip, uint16_t port,
+		      const char *what)
+{
+	if (ip && ip != ts->st->conf.ip4)
+		return EADDRNOTAVAIL;
+	if (!port)
+		return 0;
+	unsigned lo = ts->conf.listen_port_min, hi = ts->conf.listen_port_max;
+	if (port >= lo && port <= hi)
+		return 0;
+	ts->cnt.tcpsock_port_refused++;
+	dn_warn(ts->log, "app %u pid %d uid %u (%s): %s on port %u refused (EACCES): "
+		"apps.listen_port_%s is %u", a->id, (int)a->pid, (unsigned)a->uid,
+		a->name[0] ? a->name : "?", what, (unsigned)port,
+		port < lo ? "min" : "max", port < lo ? lo : hi);
+	return EACCES;
+}
+
+static int h_bind(void *ctx, struct dn_app *a, const void *req, uint32_t rl,
+		  void *out, size_t cap, uint32_t *ol)
+{
+	struct dn_tcpsock *ts = ctx;
+	struct dn_tcp_bind_req q;
+	(void)rl, (void)out, (void)cap;
+	memcpy(&q, req, sizeof(q));
+	if (q.flags || q.pad || q.pad2)
+		return EINVAL;
+	*ol = 0;
+	return bind_check(ts, a, q.ip4, q.port, "bind");
+}
+
 static int h_listen(void *ctx, struct dn_app *a, const void *req, uint32_t rl,
 		    void *out, size_t cap, uint32_t *ol)
 {
@@ -343,10 +377,8 @@ static int h_listen(void *ctx, struct dn_app *a, const void *req, uint32_t rl,
 	memcpy(&q, req, sizeof(q));
 	if (q.flags || cap < sizeof(struct dn_tcp_sock_rep))
 		return EINVAL;
-	if (q.ip4 && q.ip4 != ts->st->conf.ip4)
-		return EADDRNOTAVAIL;
-	if (q.port && (q.port < ts->conf.listen_port_min || q.port > ts->conf.listen_port_max))
-		return EACCES;
+	if ((err = bind_check(ts, a, q.ip4, q.port, "listen")) != 0)
+		return err;
 	if (q.backlog > 65535)
 		q.backlog = 65535;
 	struct sock_app *sa = app_state(ts, a);
@@ -521,6 +553,7 @@ static int h_setopt(void *ctx, struct dn_app *a, const void *req, uint32_t rl,
 
 const struct dn_app_handler_entry dn_tcpsock_handlers[] = {
 	{ DN_MSG_TCP_SETOPT, h_setopt },
+	{ DN_MSG_TCP_BIND, h_bind },
 	{ DN_MSG_TCP_LISTEN, h_listen },
 	{ DN_MSG_TCP_CONNECT, h_connect },
 	{ DN_MSG_TCP_ACCEPT, h_accept },

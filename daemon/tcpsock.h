@@ -39,7 +39,8 @@ struct dn_tcpsock_conf {
 	X(tcpsock_stale_cmd, "commands naming a closed or unknown socket (ignored)") \
 	X(tcpsock_events_lost, "events the app's event ring had no room for") \
 	X(tcpsock_orphans, "connections left to finish after their app went away") \
-	X(tcpsock_violations, "apps disconnected for corrupting their rings")
+	X(tcpsock_violations, "apps disconnected for corrupting their rings") \
+	X(tcpsock_port_refused, "binds and listens refused: port outside apps.listen_port_min..max")
 
 struct dn_tcpsock_counters {
 #define X(n, d) uint64_t n;

@@ -151,6 +151,18 @@ struct dn_tcp_listen_req {
 	uint32_t flags;               /* must be 0 */
 };
 
+/* TCP_BIND: may this app bind ip4:port?  Checks the address (EADDRNOTAVAIL)
+ * and the listen port policy (EACCES, logged), as bind(2) does, for APIs
+ * whose bind comes before the listen (mTCP's mtcp_bind); reserves
+ * nothing: TCP_LISTEN checks again and claims the port. */
+struct dn_tcp_bind_req {
+	uint32_t ip4;                 /* host order; 0 = any local address */
+	uint16_t port;                /* 0: any port, always allowed */
+	uint16_t pad;                 /* must be 0 */
+	uint32_t flags;               /* must be 0 */
+	uint32_t pad2;                /* must be 0 */
+};
+
 /* TCP_CONNECT: the reply comes once the SYN is queued; completion is an
  * EVT_CONNECTED in the event ring with result 0 or the errno, so the app
  * enforces its own deadline (and TCP_CLOSEs with DN_CLOSE_ABORT on
@@ -257,6 +269,7 @@ struct dn_ctl_kill_app {
 	X(TCP_SHUTDOWN,  7, DN_SZ_FIXED(struct dn_tcp_sock_req), DN_SZ_NONE) \
 	X(TCP_CLOSE,     8, DN_SZ_FIXED(struct dn_tcp_sock_req), DN_SZ_NONE) \
 	X(TCP_SETOPT,    9, DN_SZ_FIXED(struct dn_tcp_setopt_req), DN_SZ_NONE) \
+	X(TCP_BIND,     10, DN_SZ_FIXED(struct dn_tcp_bind_req), DN_SZ_NONE) \
 	X(CTL_STATUS,   16, DN_SZ_NONE,                        DN_SZ_FIXED(struct dn_ctl_status)) \
 	X(CTL_PORT,     17, DN_SZ_NONE,                        DN_SZ_FIXED(struct dn_ctl_port)) \
 	X(CTL_ARP,      18, DN_SZ_NONE,                        DN_SZ_LIST(struct dn_ctl_arp_entry)) \

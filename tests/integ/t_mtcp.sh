@@ -23,6 +23,34 @@ apps = { allowed_groups = [ "dillnet" ]; };
 CONF
 check "daemon up" dn_start_daemon
 
+# ---- a port the policy refuses (apps.listen_port_min, 1024 by default) ---------
+# mtcp_bind fails with EACCES (as bind(2) would), the server says so and
+# exits 1, and the daemon's log names the app, its uid and pid, the port
+# and the limit.
+mkdir -p "$DN_TMP/www0" && echo hi > "$DN_TMP/www0/x" && chmod -R a+rX "$DN_TMP/www0"
+( dn_as_app_bg "$B/examples/mtcp/epserver" -p 80 -d "$DN_TMP/www0" -N 1 ) \
+	> /dev/null 2> "$DN_TMP/srv80.err" &
+p80=$!
+for _ in $(seq 100); do kill -0 $p80 2>/dev/null || break; sleep 0.1; done
+kill -KILL $p80 2>/dev/null
+wait $p80; rc80=$?
+uid=$(id -u "$DN_APP_USER")
+check "epserver -p 80: mtcp_bind fails with EACCES ($(tr '\n' ' ' < "$DN_TMP/srv80.err"))" \
+	grep -q "epserver: mtcp_bind: Permission denied" "$DN_TMP/srv80.err"
+check "epserver -p 80 exits 1 (status $rc80)" test $rc80 -eq 1
+check "daemon log: bind on port 80 refused, with uid $uid, pid $p80 and the limit ($(grep -m1 'port 80 refused' "$DN_TMP/daemon.log"))" \
+	grep -Eq "pid $p80 uid $uid \(epserver\): bind on port 80 refused \(EACCES\): apps.listen_port_min is 1024" \
+	"$DN_TMP/daemon.log"
+# libdill's tcp_listen on the same port: EACCES and the same kind of line.
+dn_as_app timeout 20 "$B/tests/integ/dn_cat" -t 5 listen 80 "$DN_TMP/app/p80" \
+	< /dev/null > /dev/null 2> "$DN_TMP/cat80.err"
+check "tcp_listen on port 80 refused ($(head -c 200 "$DN_TMP/cat80.err"))" \
+	grep -q "Permission denied" "$DN_TMP/cat80.err"
+check "daemon log: listen on port 80 refused, with uid $uid and the limit" \
+	grep -Eq "uid $uid \(dn_cat\): listen on port 80 refused \(EACCES\): apps.listen_port_min is 1024" \
+	"$DN_TMP/daemon.log"
+check "counter tcpsock_port_refused is 2" test "$(dn_counter tcpsock_port_refused)" = 2
+
 # ---- epoll HTTP server <- curl ------------------------------------------------
 mkdir "$DN_TMP/www"
 for i in 0 1 2 3 4 5 6 7; do

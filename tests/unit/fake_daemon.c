@@ -219,6 +219,10 @@ static void f_request(struct fake *f, int i, const struct dn_msg_hdr *rq,
 			f_reply(f, a, rq, EMFILE, NULL, 0, NULL, 0);
 			return;
 		}
+		if (r.port && r.port < F_PORT_MIN) {
+			f_reply(f, a, rq, EACCES, NULL, 0, NULL, 0);
+			return;
+		}
 		uint16_t port = r.port ? r.port : f->next_port++;
 		for (int k = 0; k < F_SOCKS; k++)
 			if (f->socks[k].used && f->socks[k].listener &&
@@ -292,6 +296,16 @@ static void f_request(struct fake *f, int i, const struct dn_msg_hdr *rq,
 		} else {
 			f_event(f, l->app, DN_EVT_ACCEPTABLE, l->id, 0);
 		}
+		return;
+	}
+	case DN_MSG_TCP_BIND: {
+		struct dn_tcp_bind_req r;
+		memcpy(&r, pl, sizeof(r));
+		atomic_fetch_add(&f->binds, 1);
+		int err = r.flags || r.pad || r.pad2 ? EINVAL
+			: r.ip4 && r.ip4 != 0x7f000001 ? EADDRNOTAVAIL
+			: r.port && r.port < F_PORT_MIN ? EACCES : 0;
+		f_reply(f, a, rq, err, NULL, 0, NULL, 0);
 		return;
 	}
 	case DN_MSG_TCP_SETOPT: {

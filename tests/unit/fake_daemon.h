@@ -32,6 +32,7 @@
 #define F_SOCKS 64
 #define F_SLOTS 8
 #define F_BUF 4096
+#define F_PORT_MIN 1024   /* TCP_BIND, TCP_LISTEN: EACCES below (apps.listen_port_min) */
 
 struct fapp {
 	int used;
@@ -76,6 +77,9 @@ struct fake {
 	/* stats, read by tests */
 	_Atomic int attaches, cmd_tx, cmd_rx, closes, aborts, shutdowns;
 	_Atomic int nodelay_on;     /* last TCP_SETOPT NODELAY value + 1 */
+	_Atomic int binds;          /* TCP_BIND requests (ports below
+				     * F_PORT_MIN: EACCES; an address other
+				     * than 0 or 127.0.0.1: EADDRNOTAVAIL) */
 	struct fapp apps[F_APPS];
 	struct fsock socks[F_SOCKS];
 	uint32_t next_id;

@@ -757,6 +757,38 @@ START_TEST(test_ids_fifo)
 }
 END_TEST
 
+/* mtcp_bind asks the daemon, as bind(2) checks at once: a port the
+ * policy refuses is EACCES and an address not the daemon's EADDRNOTAVAIL,
+ * at the bind, and the socket stays unbound.  Address and port 0 need no
+ * question. */
+START_TEST(test_bind_policy)
+{
+	mctx_t m = setup_ctx();
+	int l = mtcp_socket(m, AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in low = sin_of(F_PORT_MIN - 1), good = sin_of(F_PORT_MIN);
+	struct sockaddr_in foreign = sin_of(F_PORT_MIN);
+	foreign.sin_addr.s_addr = htonl(0xc6120063);   /* 198.18.0.99 */
+	struct sockaddr_in any = { .sin_family = AF_INET };
+	ERRNO_IS(mtcp_bind(m, l, SA(low), sizeof(low)), EACCES);
+	ck_assert_int_eq(atomic_load(&fk->binds), 1);
+	ERRNO_IS(mtcp_bind(m, l, SA(foreign), sizeof(foreign)), EADDRNOTAVAIL);
+	ck_assert_int_eq(atomic_load(&fk->binds), 2);
+	/* Still unbound: a good port binds and listens there. */
+	ck_assert_int_eq(mtcp_bind(m, l, SA(good), sizeof(good)), 0);
+	ck_assert_int_eq(atomic_load(&fk->binds), 3);
+	ck_assert_int_eq(mtcp_listen(m, l, 4), 0);
+	struct sockaddr_in got;
+	socklen_t glen = sizeof(got);
+	ck_assert_int_eq(mtcp_getsockname(m, l, SA(got), &glen), 0);
+	ck_assert_int_eq(ntohs(got.sin_port), F_PORT_MIN);
+	int s = mtcp_socket(m, AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_eq(mtcp_bind(m, s, SA(any), sizeof(any)), 0);
+	ck_assert_int_eq(atomic_load(&fk->binds), 3);
+	mtcp_destroy_context(m);
+	mtcp_destroy();
+}
+END_TEST
+
 START_TEST(test_conf)
 {
 	struct mtcp_conf cf;
@@ -938,6 +970,7 @@ Suite *mtcp_suite(void)
 	tcase_add_test(tc, test_epoll_err_hup_and_connect);
 	tcase_add_test(tc, test_ids_and_options);
 	tcase_add_test(tc, test_ids_fifo);
+	tcase_add_test(tc, test_bind_policy);
 	tcase_add_test(tc, test_conf);
 	tcase_add_test(tc, test_threads_and_signal);
 	suite_add_tcase(s, tc);

@@ -54,6 +54,7 @@ struct thread_ctx {
 	int ep;
 	struct conn *conns;     /* indexed by socket id */
 	long served;
+	int failed;             /* set-up failed: the exit status says so */
 };
 
 static struct file *files;
@@ -218,6 +219,7 @@ static void *server_thread(void *arg)
 	t->mctx = mtcp_create_context(t->core);
 	if (!t->mctx) {
 		perror("mtcp_create_context");
+		t->failed = 1;
 		return NULL;
 	}
 	t->conns = calloc((size_t)max_conc, sizeof(*t->conns));
@@ -226,14 +228,22 @@ static void *server_thread(void *arg)
 	int listener = mtcp_socket(t->mctx, AF_INET, SOCK_STREAM, 0);
 	if (!t->conns || !events || t->ep < 0 || listener < 0) {
 		perror("epserver: set-up");
+		t->failed = 1;
 		goto out;
 	}
 	mtcp_setsock_nonblock(t->mctx, listener);
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
 				   .sin_addr.s_addr = INADDR_ANY };
-	if (mtcp_bind(t->mctx, listener, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
-	    mtcp_listen(t->mctx, listener, 4096) < 0) {
-		perror("epserver: bind/listen");
+	/* A port under the daemon's apps.listen_port_min fails here with
+	 * EACCES, as bind(2) does for an unprivileged user. */
+	if (mtcp_bind(t->mctx, listener, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+		perror("epserver: mtcp_bind");
+		t->failed = 1;
+		goto out;
+	}
+	if (mtcp_listen(t->mctx, listener, 4096) < 0) {
+		perror("epserver: mtcp_listen");
+		t->failed = 1;
 		goto out;
 	}
 	struct mtcp_epoll_event ev = { .events = MTCP_EPOLLIN, .data.sockid = listener };
@@ -367,11 +377,13 @@ int main(int argc, char **argv)
 		}
 	}
 	long total = 0;
+	int failed = 0;
 	for (int i = 0; i < core_limit; i++) {
 		pthread_join(app_thread[i], NULL);
 		total += ctx[i].served;
+		failed += ctx[i].failed;
 	}
 	fprintf(stderr, "epserver: %ld responses in all\n", total);
 	mtcp_destroy();
-	return 0;
+	return failed ? 1 : 0;
 }
