@@ -16,58 +16,96 @@
 
 /*
  * RFC 1071 section 2: the ones'-complement sum is independent of byte
- * order, so we add native 32-bit loads into a 64-bit accumulator (no carry
- * handling per add), fold, and swap to big-endian word order at the end.
+ * order (2(B)) and may be computed on any word size with the carries out of
+ * the top added back in ("end-around carry", 2(C)), then folded to 16 bits.
+ * So we add native 64-bit loads with end-around carry, fold, and swap to
+ * big-endian word order at the end.  Unaligned loads are fine: the sum is of
+ * the bytes in order from `data`, not of aligned words.
+ *
+ * On x86-64 the 64-byte blocks are one add-with-carry chain (one
+ * instruction per 8 bytes, the carry never leaves the flags inside a
+ * block); elsewhere the carry is recovered with a compare.  A segment of
+ * 1,480 bytes costs ~250 instructions instead of ~1,350 for 32-bit halves
+ * into 64-bit accumulators.
  */
+static inline uint64_t add_eac(uint64_t a, uint64_t b)
+{
+	a += b;
+	return a + (a < b);   /* end-around carry */
+}
+
+static uint64_t sum_blocks64(uint64_t acc, const uint8_t *p, size_t n)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	for (; n; n--, p += 64)
+		__asm__("addq 0(%[p]), %[a]\n\t"
+			"adcq 8(%[p]), %[a]\n\t"
+			"adcq 16(%[p]), %[a]\n\t"
+			"adcq 24(%[p]), %[a]\n\t"
+			"adcq 32(%[p]), %[a]\n\t"
+			"adcq 40(%[p]), %[a]\n\t"
+			"adcq 48(%[p]), %[a]\n\t"
+			"adcq 56(%[p]), %[a]\n\t"
+			"adcq $0, %[a]"
+			: [a] "+r"(acc)
+			: [p] "r"(p), "m"(*(const uint8_t (*)[64])p)
+			: "cc");
+#else
+	for (; n; n--, p += 64) {
+		uint64_t w[8];
+		memcpy(w, p, sizeof w);
+		for (int i = 0; i < 8; i++)
+			acc = add_eac(acc, w[i]);
+	}
+#endif
+	return acc;
+}
+
 uint32_t dn_csum_add(uint32_t sum, const void *data, size_t len)
 {
 	const uint8_t *p = data;
-	/* Four independent accumulators of 32-bit halves: no carries to
-	 * handle (2^32 adds before a 64-bit sum can overflow) and no single
-	 * dependency chain through the loop. */
-	uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-
-	while (len >= 32) {
-		uint64_t q[4];
-		memcpy(q, p, sizeof q);
-		a0 += (q[0] & 0xffffffffu) + (q[0] >> 32);
-		a1 += (q[1] & 0xffffffffu) + (q[1] >> 32);
-		a2 += (q[2] & 0xffffffffu) + (q[2] >> 32);
-		a3 += (q[3] & 0xffffffffu) + (q[3] >> 32);
-		p += 32;
-		len -= 32;
+	uint64_t acc = sum_blocks64(0, p, len / 64);
+	p += len & ~(size_t)63;
+	len &= 63;
+	while (len >= 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		acc = add_eac(acc, w);
+		p += 8;
+		len -= 8;
 	}
-	uint64_t acc = (a0 & 0xffffffffu) + (a0 >> 32) + (a1 & 0xffffffffu) +
-		       (a1 >> 32) + (a2 & 0xffffffffu) + (a2 >> 32) +
-		       (a3 & 0xffffffffu) + (a3 >> 32);
-	while (len >= 4) {
-		uint32_t w;
-		memcpy(&w, p, 4);
-		acc += w;
-		p += 4;
-		len -= 4;
-	}
-	if (len >= 2) {
-		uint16_t h;
-		memcpy(&h, p, 2);
-		acc += h;
-		p += 2;
-		len -= 2;
-	}
+	/* Under 8 bytes left: gather them into one zero-padded word, in
+	 * memory order, so the last partial word goes in like the others.  An
+	 * odd last byte is the high-order byte of a zero-padded big-endian
+	 * 16-bit word (RFC 1071 4.1): in memory order that is simply its
+	 * place with a zero after it. */
 	if (len) {
-		/* The odd byte is the high-order byte of a zero-padded
-		 * big-endian word: in native order that is its first byte. */
-		uint16_t h = 0;
-		memcpy(&h, p, 1);
-		acc += h;
+		uint64_t w = 0;
+		uint8_t *wb = (uint8_t *)&w;
+		if (len & 4) {
+			memcpy(wb, p, 4);
+			wb += 4;
+			p += 4;
+		}
+		if (len & 2) {
+			memcpy(wb, p, 2);
+			wb += 2;
+			p += 2;
+		}
+		if (len & 1)
+			*wb = *p;
+		acc = add_eac(acc, w);
 	}
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	uint16_t s = (uint16_t)acc;
+	/* Fold 64 -> 32 -> 16 bits, each step with end-around carry. */
+	uint64_t t = (acc & 0xffffffffu) + (acc >> 32);
+	t = (t & 0xffffffffu) + (t >> 32);
+	t = (t & 0xffff) + (t >> 16);
+	t = (t & 0xffff) + (t >> 16);
+	uint16_t s = (uint16_t)t;
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	s = (uint16_t)(s << 8 | s >> 8);
 #endif
-	uint64_t t = (uint64_t)sum + s;
+	t = (uint64_t)sum + s;
 	return (uint32_t)((t & 0xffffffffu) + (t >> 32));
 }
 

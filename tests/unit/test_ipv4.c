@@ -87,6 +87,75 @@ START_TEST(test_csum_large_buffers)
 }
 END_TEST
 
+/* Every length 0..2048 at every offset 0..15 (so every position of the
+ * 64-byte blocks and 8-byte tail words against the buffer's alignment), on
+ * random bytes, all-ones (every add carries) and 0xff/0x00 runs, against
+ * the byte-wise reference. */
+START_TEST(test_csum_exhaustive_lengths_offsets_against_reference)
+{
+	static uint8_t buf[2048 + 16];
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	for (int pattern = 0; pattern < 3; pattern++) {
+		for (size_t i = 0; i < sizeof buf; i++) {
+			x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+			buf[i] = pattern == 0 ? (uint8_t)x :
+				 pattern == 1 ? 0xff :
+				 (x & 3) ? 0xff : 0x00;
+		}
+		for (size_t off = 0; off < 16; off++)
+			for (size_t len = 0; len <= 2048; len++)
+				ck_assert_msg(dn_csum(buf + off, len) ==
+					      th_csum_ref(buf + off, len),
+					      "pattern %d off %zu len %zu", pattern,
+					      off, len);
+	}
+}
+END_TEST
+
+/* A starting sum near the top of 32 bits (a pseudo-header sum plus earlier
+ * chunks) must carry around, and chunks of even lengths chained at random
+ * split points equal one pass. */
+START_TEST(test_csum_chained_and_large_start_sums)
+{
+	static uint8_t buf[3000];
+	uint64_t x = 12345;
+	for (size_t i = 0; i < sizeof buf; i++) {
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		buf[i] = (uint8_t)(x >> 56);
+	}
+	static const uint32_t starts[] = { 0, 1, 0xffff, 0x10000, 0xfffffffeu,
+					   0xffffffffu };
+	for (size_t k = 0; k < sizeof starts / sizeof starts[0]; k++) {
+		for (size_t len = 0; len < 200; len++) {
+			/* reference: start folded in as a 16-bit value */
+			uint32_t st = starts[k];
+			uint64_t f = st;
+			while (f >> 16)
+				f = (f & 0xffff) + (f >> 16);
+			uint32_t ref = (uint16_t)~th_csum_ref(buf + 1, len);
+			uint32_t both = (uint32_t)f + ref;
+			while (both >> 16)
+				both = (both & 0xffff) + (both >> 16);
+			ck_assert_uint_eq(dn_csum_fold(dn_csum_add(st, buf + 1, len)),
+					  (uint16_t)~both);
+		}
+	}
+	for (int round = 0; round < 200; round++) {
+		size_t total = 0;
+		uint32_t s = 0;
+		while (total < sizeof buf) {
+			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+			size_t n = (size_t)(x >> 40) % 300 * 2;
+			if (n > sizeof buf - total)
+				n = sizeof buf - total;
+			s = dn_csum_add(s, buf + total, n);
+			total += n;
+		}
+		ck_assert_uint_eq(dn_csum_fold(s), th_csum_ref(buf, sizeof buf));
+	}
+}
+END_TEST
+
 START_TEST(test_csum_pseudo_header)
 {
 	uint8_t ph[12 + 21];
@@ -510,6 +579,8 @@ Suite *ipv4_suite(void)
 	tcase_add_test(tc, test_csum_matches_reference_all_lengths_and_alignments);
 	tcase_add_test(tc, test_csum_large_buffers);
 	tcase_add_test(tc, test_csum_pseudo_header);
+	tcase_add_test(tc, test_csum_exhaustive_lengths_offsets_against_reference);
+	tcase_add_test(tc, test_csum_chained_and_large_start_sums);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("input");
