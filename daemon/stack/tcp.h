@@ -321,9 +321,14 @@ struct dn_tcp {
 	const struct dn_tcp_upcalls *up;
 	void *up_ctx;
 
-	/* Connections by 4-tuple (chained hash, keyed with secret). */
+	/* Connections by 4-tuple: chained hash, keyed multiply-shift (hkey,
+	 * from the secret), 2^ht_bits buckets, doubled when ht_count exceeds
+	 * them. */
 	struct dn_tcp_conn **ht;
 	uint32_t ht_mask;
+	uint32_t ht_count;
+	uint8_t ht_bits;
+	uint64_t hkey[4];
 	uint32_t nconns;
 	/* Listeners by local port. */
 	struct dn_tcp_conn *listen[DN_TCP_LISTEN_BUCKETS];

@@ -246,6 +246,7 @@ struct dn_tcp_conn *dn_tcp_lookup_listener(struct dn_stack *st,
 					   uint32_t laddr, uint16_t lport);
 struct dn_tcp_conn *dn_tcp_conn_alloc(struct dn_stack *st);
 void dn_tcp_hash_insert(struct dn_tcp_conn *c);
+void dn_tcp_hash_remove(struct dn_tcp_conn *c);
 void dn_tcp_set_state(struct dn_tcp_conn *c, int state);
 /* The connection is finished from TCP's side: CLOSED, upcalls done; frees
  * it if the owner has let go (orphan) or it never had an owner. */
