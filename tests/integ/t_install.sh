@@ -7,8 +7,12 @@
 #    sysusers/tmpfiles, every manual page (rendered by tests/man.sh);
 #  - the library exports only dillnet_* (and mtcp_*) symbols, soname
 #    libdillnet.so.0;
-#  - DILLNET_DISABLE_RAW_NAMES leaves the plain libdill names free.
-# Needs no root, no namespace and no daemon.
+#  - DILLNET_DISABLE_RAW_NAMES leaves the plain libdill names free;
+#  - the mTCP examples (epserver.c, epwget.c, written as mTCP's own apps
+#    are), copied out of the source tree, build with `pkg-config --cflags
+#    --libs libdillnet` alone, and that epserver, run as the unprivileged
+#    app user on the installed library, answers HTTP requests through a
+#    real dillnetd (root and a namespace for this last part only).
 . "$(dirname "$0")/lib.sh"
 DN_NAME=install
 T0=$SECONDS
@@ -156,5 +160,58 @@ check "with DILLNET_DISABLE_RAW_NAMES no tcp_connect (etc.) macro; the name is f
 	test $rc -eq 0
 [ $rc -eq 0 ] || cat "$DEST/cc.out"
 check "that program runs" env LD_LIBRARY_PATH="$P/lib" "$DEST/raw"
+# --- mTCP programs, built as someone outside the project would: the sources
+# alone in a directory of their own, the installed headers and library
+# through pkg-config, no flag from this project's Makefile.
+mkdir "$DEST/mtcp-apps"
+cp "$DN_ROOT"/client-lib/examples/mtcp/epserver.c "$DN_ROOT"/client-lib/examples/mtcp/epwget.c \
+	"$DEST/mtcp-apps/"
+for app in epserver epwget; do
+	( cd "$DEST/mtcp-apps" &&
+	  cc -O2 -Wall -Wextra -Werror -o "$app" "$app.c" \
+		$(pkg-config --cflags --libs libdillnet) -lpthread ) > "$DEST/cc.out" 2>&1
+	rc=$?
+	check "mTCP example $app.c builds with \$(pkg-config --cflags --libs libdillnet) -lpthread" \
+		test $rc -eq 0
+	[ $rc -eq 0 ] || cat "$DEST/cc.out"
+done
+check "epwget built that way runs on the installed library (usage text)" \
+	sh -c "LD_LIBRARY_PATH='$P/lib' '$DEST/mtcp-apps/epwget' 2>&1 | grep -q '^usage: .*epwget'"
+
+# epserver built that way serves a file through dillnetd (needs root).
+dn_begin install
+trap 'dn_cleanup; rm -rf "$DEST"' EXIT
+chmod 0755 "$DEST"
+check "unprivileged app user exists" dn_ensure_app_user
+dn_write_conf
+sed -i '/^sockets = {/,/^};/d' "$DN_CONF"
+cat >> "$DN_CONF" <<CONF
+sockets = { app_path = "$DN_APP"; app_group = "dillnet"; ctl_path = "$DN_CTL"; };
+apps = { allowed_groups = [ "dillnet" ]; };
+CONF
+check "daemon up" dn_start_daemon
+mkdir "$DN_TMP/www"
+printf 'served by an mTCP program built against the installed tree\n' > "$DN_TMP/www/hello.txt"
+chmod -R a+rX "$DN_TMP/www"
+( dn_as_app_bg env LD_LIBRARY_PATH="$P/lib" "$DEST/mtcp-apps/epserver" -p 8080 \
+	-d "$DN_TMP/www" -N 1 ) > /dev/null 2> "$DN_TMP/srv.err" &
+SRV=$!
+DN_EXTRA_PIDS=$SRV
+body=
+for _ in $(seq 100); do
+	body=$(dn_ns curl -s --max-time 2 "http://$DN_DAEMON_IP:8080/hello.txt") && break
+	kill -0 $SRV 2>/dev/null || break
+	sleep 0.1
+done
+check "epserver (built from the installed tree) answers GET /hello.txt ($body; $(head -c 200 "$DN_TMP/srv.err" | tr '\n' ' '))" \
+	test "$body" = "served by an mTCP program built against the installed tree"
+check "it runs on the installed libdillnet ($(grep -o '/[^ ]*libdillnet[^ ]*' /proc/$SRV/maps 2>/dev/null | sort -u | tr '\n' ' '))" \
+	grep -q " $P/lib/libdillnet.so.0.1.0\$" /proc/$SRV/maps
+check "as the unprivileged app user" test "$(stat -c %U /proc/$SRV)" = "$DN_APP_USER"
+kill -TERM $SRV 2>/dev/null
+for _ in $(seq 50); do kill -0 $SRV 2>/dev/null || break; sleep 0.1; done
+wait $SRV; rc=$?
+check "epserver stops on SIGTERM with status 0 (status $rc)" test $rc -eq 0
+dn_stop_daemon
 echo "t_install: $((SECONDS - T0)) s"
 dn_end
