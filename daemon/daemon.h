@@ -7,6 +7,7 @@
 #include "config.h"
 #include "app.h"
 #include "ctl.h"
+#include "ctl_handlers.h"
 #include "evloop.h"
 #include "fault.h"
 #include "log.h"
@@ -27,6 +28,7 @@ struct dn_daemon {
 	struct dn_fault fault;
 	int fault_on;
 	struct dn_ctl *ctl;
+	struct dn_ctlh ctlh;         /* what the ctl handlers see (ctl_handlers.h) */
 	struct dn_apps *apps;
 	struct dn_tcpsock tsock;
 	int app_fd, app_fd_ours;

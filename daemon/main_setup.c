@@ -1,5 +1,5 @@
 /*
- * dillnetd start-up, shutdown and the ctl request handlers.  Kept apart
+ * dillnetd start-up and shutdown.  Kept apart
  * from main.c (arguments, signals, the poll loop) to keep each file about
  * one thing.
  */
@@ -20,7 +20,7 @@
 
 #include "daemon.h"
 
-/* ---- ctl handlers ------------------------------------------------------ */
+/* ---- ctl ---------------------------------------------------------------- */
 
 static uint64_t now_us(void)
 {
@@ -29,245 +29,17 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static int h_status(void *ctx, const void *req, uint32_t rl, void *out, size_t cap, uint32_t *ol)
+/* The port's part of struct dn_ctlh (the handlers themselves are in
+ * ctl_handlers.c, away from DPDK, so tests and a fuzzer reach them). */
+static void ctl_port_info(void *port, struct dn_ctl_port *out)
 {
-	struct dn_daemon *d = ctx;
-	struct dn_ctl_status *s = out;
-	struct dn_ctl_port pi;
-	(void)req;
-	(void)rl;
-	if (cap < sizeof(*s))
-		return EOVERFLOW;
-	memset(s, 0, sizeof(*s));
-	dn_port_info(d->port, &pi);
-	snprintf(s->version, sizeof(s->version), "%s", DN_VERSION);
-	s->uptime_ms = (now_us() - d->start_us) / 1000;
-	s->pid = (uint32_t)getpid();
-	s->poll_mode = d->busy_poll ? 1 : 0;
-	memcpy(s->port_name, pi.port_name, sizeof(s->port_name));
-	memcpy(s->driver, pi.driver, sizeof(s->driver));
-	memcpy(s->mac, pi.mac, 6);
-	s->link_up = pi.link_up;
-	s->link_speed_mbps = pi.link_speed_mbps;
-	s->ip4 = d->st.conf.ip4;
-	s->prefix_len = d->st.conf.prefix_len;
-	s->gateway = d->st.conf.gateway;
-	s->mtu = d->st.conf.mtu;
-	s->log_level = d->log.level;
-	s->apps = d->apps ? dn_apps_attached(d->apps) : 0;
-	s->fault_enabled = (uint32_t)d->fault_on;
-	*ol = sizeof(*s);
-	return 0;
+	dn_port_info(port, out);
 }
 
-static int h_port(void *ctx, const void *req, uint32_t rl, void *out, size_t cap, uint32_t *ol)
+static void ctl_port_counters(const void *port, dn_ctl_counter_fn cb, void *arg)
 {
-	struct dn_daemon *d = ctx;
-	(void)req;
-	(void)rl;
-	if (cap < sizeof(struct dn_ctl_port))
-		return EOVERFLOW;
-	dn_port_info(d->port, out);
-	*ol = sizeof(struct dn_ctl_port);
-	return 0;
+	dn_port_counters_foreach(port, cb, arg);
 }
-
-/* List replies are built in place: a dn_ctl_list header then entries. */
-struct list_fill {
-	uint8_t *base;
-	size_t cap, entry;
-	uint32_t count;
-	int overflow;
-	int truncated;   /* overflow is fine: send the first entries, say so */
-	const char *filter;
-};
-
-static void *list_slot(struct list_fill *f)
-{
-	size_t off = sizeof(struct dn_ctl_list) + (size_t)f->count * f->entry;
-	if (off + f->entry > f->cap) {
-		f->overflow = 1;
-		return NULL;
-	}
-	f->count++;
-	return f->base + off;
-}
-
-static void add_counter(const char *name, uint64_t v, void *arg)
-{
-	struct list_fill *f = arg;
-	struct dn_ctl_counter *c = list_slot(f);
-	if (!c)
-		return;
-	memset(c, 0, sizeof(*c));
-	snprintf(c->name, sizeof(c->name), "%s", name);
-	c->value = v;
-}
-
-static int list_done(struct list_fill *f, uint32_t *ol)
-{
-	struct dn_ctl_list l = { .count = f->count, .flags = f->truncated ? DN_CTL_LIST_TRUNCATED : 0 };
-	if (f->overflow && !f->truncated)
-		return EOVERFLOW;
-	memcpy(f->base, &l, sizeof(l));
-	*ol = (uint32_t)(sizeof(l) + (size_t)f->count * f->entry);
-	return 0;
-}
-
-static int h_counters(void *ctx, const void *req, uint32_t rl, void *out, size_t cap, uint32_t *ol)
-{
-	struct dn_daemon *d = ctx;
-	struct list_fill f = { .base = out, .cap = cap, .entry = sizeof(struct dn_ctl_counter) };
-	(void)req;
-	(void)rl;
-	if (cap < sizeof(struct dn_ctl_list))
-		return EOVERFLOW;
-	dn_port_counters_foreach(d->port, add_counter, &f);
-	dn_stack_counters_foreach(&d->st, add_counter, &f);
-	dn_fault_counters_foreach(&d->fault, add_counter, &f);
-	dn_tcpsock_counters_foreach(&d->tsock, add_counter, &f);
-	return list_done(&f, ol);
-}
-
-static void add_arp(const struct dn_arp_view *e, void *arg)
-{
-	struct list_fill *f = arg;
-	struct dn_ctl_arp_entry *o = list_slot(f);
-	if (!o)
-		return;
-	memset(o, 0, sizeof(*o));
-	o->ip4 = e->ip;
-	memcpy(o->mac, e->mac, 6);
-	o->state = (uint8_t)e->state;
-	o->age_ms = (uint32_t)(e->age_us / 1000);
-	o->queued = e->queued;
-}
-
-static int h_arp(void *ctx, const void *req, uint32_t rl, void *out, size_t cap, uint32_t *ol)
-{
-	struct dn_daemon *d = ctx;
-	struct list_fill f = { .base = out, .cap = cap, .entry = sizeof(struct dn_ctl_arp_entry) };
-	(void)req;
-	(void)rl;
-	if (cap < sizeof(struct dn_ctl_list))
-		return EOVERFLOW;
-	dn_arp_foreach(&d->st, add_arp, &f);
-	return list_done(&f, ol);
-}
-
-static int h_loglevel(void *ctx, const void *req, uint32_t rl, void *out, size_t cap, uint32_t *ol)
-{
-	struct dn_daemon *d = ctx;
-	const struct dn_ctl_loglevel *l = req;
-	(void)rl;
-	(void)out;
-	(void)cap;
-	int lv = dn_log_level_parse(l->level);
-	if (lv < 0)
-		return EINVAL;
-	d->log.level = (enum dn_log_level)lv;
-	dn_notice(&d->log, "log level set to %s by dillnetctl", l->level);
-	*ol = 0;
-	return 0;
-}
-
-static int h_apps(void *ctx, const void *req, uint32_t rl, void *out, size_t cap, uint32_t *ol)
-{
-	struct dn_daemon *d = ctx;
-	(void)req;
-	(void)rl;
-	return dn_apps_ctl_list(d->apps, out, cap, ol);
-}
-
-static int h_kill_app(void *ctx, const void *req, uint32_t rl, void *out, size_t cap, uint32_t *ol)
-{
-	struct dn_daemon *d = ctx;
-	const struct dn_ctl_kill_app *k = req;
-	(void)rl;
-	(void)out;
-	(void)cap;
-	*ol = 0;
-	int r = dn_apps_kill_pid(d->apps, k->pid);
-	if (r == 0)
-		dn_notice(&d->log, "app pid %u detached by dillnetctl", k->pid);
-	return r;
-}
-
-static int add_conn(const struct dn_tcp_conn_info *i, void *arg)
-{
-	struct list_fill *f = arg;
-	struct dn_ctl_tcpconn *o = list_slot(f);
-	if (!o)
-		return 1;
-	memset(o, 0, sizeof(*o));
-	o->local_ip4 = i->local_ip;
-	o->remote_ip4 = i->remote_ip;
-	o->local_port = i->local_port;
-	o->remote_port = i->remote_port;
-	o->state = (uint8_t)i->state;
-	o->cc = (uint8_t)i->cc;
-	o->sack = (uint8_t)i->sack;
-	o->timestamps = (uint8_t)i->timestamps;
-	o->wscale_snd = (uint8_t)i->wscale_snd;
-	o->wscale_rcv = (uint8_t)i->wscale_rcv;
-	snprintf(o->state_name, sizeof(o->state_name), "%s", dn_tcp_state_name(i->state));
-	snprintf(o->cc_name, sizeof(o->cc_name), "%s", dn_tcp_cc_name(i->cc));
-	o->send_q = i->send_q;
-	o->unsent = i->unsent;
-	o->recv_q = i->recv_q;
-	o->snd_wnd = i->snd_wnd;
-	o->rcv_wnd = i->rcv_wnd;
-	o->cwnd = i->cwnd;
-	o->ssthresh = i->ssthresh;
-	o->mss = i->mss;
-	o->srtt_us = i->srtt_us;
-	o->rttvar_us = i->rttvar_us;
-	o->rto_us = i->rto_us;
-	o->retransmits = i->retransmits;
-	dn_tcpsock_owner_of(i->owner, &o->app_pid, &o->app_id);
-	return 0;
-}
-
-static int h_conns(void *ctx, const void *req, uint32_t rl, void *out, size_t cap, uint32_t *ol)
-{
-	struct dn_daemon *d = ctx;
-	struct list_fill f = { .base = out, .cap = cap, .entry = sizeof(struct dn_ctl_tcpconn) };
-	(void)req;
-	(void)rl;
-	if (cap < sizeof(struct dn_ctl_list))
-		return EOVERFLOW;
-	dn_tcp_foreach(&d->st, add_conn, &f);
-	/* More connections than one reply holds: the first ones, flagged. */
-	f.truncated = f.overflow;
-	return list_done(&f, ol);
-}
-
-static int h_kill_conn(void *ctx, const void *req, uint32_t rl, void *out, size_t cap, uint32_t *ol)
-{
-	struct dn_daemon *d = ctx;
-	const struct dn_ctl_kill_conn *k = req;
-	(void)rl;
-	(void)out;
-	(void)cap;
-	*ol = 0;
-	unsigned n = dn_tcp_kill(&d->st, k->local_ip4, k->local_port, k->remote_ip4, k->remote_port);
-	if (n == 0)
-		return ESRCH;
-	dn_notice(&d->log, "dillnetctl reset %u connection(s)", n);
-	return 0;
-}
-
-static const struct dn_ctl_handler_entry ctl_handlers[] = {
-	{ DN_MSG_CTL_CONNS, h_conns },
-	{ DN_MSG_CTL_KILL_CONN, h_kill_conn },
-	{ DN_MSG_CTL_APPS, h_apps },
-	{ DN_MSG_CTL_KILL_APP, h_kill_app },
-	{ DN_MSG_CTL_STATUS, h_status },
-	{ DN_MSG_CTL_PORT, h_port },
-	{ DN_MSG_CTL_ARP, h_arp },
-	{ DN_MSG_CTL_COUNTERS, h_counters },
-	{ DN_MSG_CTL_LOGLEVEL, h_loglevel },
-};
 
 /* ---- frames and timers --------------------------------------------------- */
 
@@ -468,6 +240,7 @@ static void apps_stop(struct dn_daemon *d)
 {
 	if (!d->apps)
 		return;
+	d->ctlh.apps = NULL;
 	dn_apps_close(d->apps);
 	d->apps = NULL;
 	close(d->app_fd);
@@ -537,14 +310,30 @@ int dn_daemon_start(struct dn_daemon *d, char *err, size_t errlen)
 	d->idle_us = c->poll.idle_us;
 	d->max_sleep_us = (uint64_t)c->poll.max_sleep_ms * 1000u;
 
+	d->ctlh = (struct dn_ctlh){
+		.port = d->port,
+		.port_info = ctl_port_info,
+		.port_counters = ctl_port_counters,
+		.st = &d->st,
+		.fault = &d->fault,
+		.tsock = &d->tsock,
+		.apps = NULL,          /* set once apps_start has made them */
+		.log = &d->log,
+		.version = DN_VERSION,
+		.now_us = now_us,
+		.start_us = d->start_us,
+		.pid = (uint32_t)getpid(),
+		.busy_poll = d->busy_poll,
+		.fault_on = &d->fault_on,
+	};
 	struct dn_ctl_conf cc = {
 		.path = c->sockets.ctl_path,
 		.mode = c->sockets.ctl_mode,
 		.listen_fd = systemd_fd("ctl"),
 		.max_clients = 16,
-		.handlers = ctl_handlers,
-		.nhandlers = sizeof(ctl_handlers) / sizeof(ctl_handlers[0]),
-		.ctx = d,
+		.handlers = dn_ctlh_table,
+		.nhandlers = dn_ctlh_ntable,
+		.ctx = &d->ctlh,
 		.log = &d->log,
 	};
 	if (cc.listen_fd < 0 && mkdir_parent(cc.path) < 0) {
@@ -556,6 +345,7 @@ int dn_daemon_start(struct dn_daemon *d, char *err, size_t errlen)
 		goto fail_stack;
 	if (apps_start(d, err, errlen) < 0)
 		goto fail_ctl;
+	d->ctlh.apps = d->apps;
 	int ifd = dn_port_intr_fd(d->port);
 	if (ifd >= 0 && dn_evloop_add(d->ev, ifd, EPOLLIN, on_rx_intr, d) < 0) {
 		snprintf(err, errlen, "Rx interrupt fd: %s", strerror(errno));

@@ -15,48 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_io.h"
 #include "stack.h"
-
-#define CAP 2048
-
-struct fz_io {
-	long outstanding;
-};
-
-static void *fz_alloc(void *ctx, uint8_t **data, uint16_t *cap)
-{
-	struct fz_io *io = ctx;
-	uint8_t *b = malloc(CAP);
-	if (!b)
-		return NULL;
-	io->outstanding++;
-	*data = b;
-	*cap = CAP;
-	return b;
-}
-
-static void fz_xmit(void *ctx, void *frame, uint16_t len)
-{
-	struct fz_io *io = ctx;
-	if (len > CAP)
-		abort();
-	/* Touch every byte the stack claims to send (ASan checks). */
-	volatile uint8_t x = 0;
-	for (uint16_t i = 0; i < len; i++)
-		x ^= ((uint8_t *)frame)[i];
-	(void)x;
-	io->outstanding--;
-	free(frame);
-}
-
-static void fz_release(void *ctx, void *frame)
-{
-	struct fz_io *io = ctx;
-	io->outstanding--;
-	free(frame);
-}
-
-static const struct dn_stack_io fz_ops = { fz_alloc, fz_xmit, fz_release };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

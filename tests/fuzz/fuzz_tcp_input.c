@@ -20,14 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_io.h"
 #include "stack.h"
 #include "tcp_int.h"
 
-#define CAP 2048
 #define RING 4096
 
 struct fz {
-	long outstanding;
+	struct fz_io io;
 	struct dn_stack st;
 	struct dn_tcp_upcalls up;
 	struct dn_ring_shared *sh[4];
@@ -37,40 +37,6 @@ struct fz {
 	struct dn_tcp_conn *conn, *listener;
 	int conn_alive, listener_alive;
 };
-
-static void *fz_alloc(void *ctx, uint8_t **data, uint16_t *cap)
-{
-	struct fz *f = ctx;
-	uint8_t *b = malloc(CAP);
-	if (!b)
-		return NULL;
-	f->outstanding++;
-	*data = b;
-	*cap = CAP;
-	return b;
-}
-
-static void fz_xmit(void *ctx, void *frame, uint16_t len)
-{
-	struct fz *f = ctx;
-	if (len > CAP)
-		abort();
-	volatile uint8_t x = 0;
-	for (uint16_t i = 0; i < len; i++)
-		x ^= ((uint8_t *)frame)[i];
-	(void)x;
-	f->outstanding--;
-	free(frame);
-}
-
-static void fz_release(void *ctx, void *frame)
-{
-	struct fz *f = ctx;
-	f->outstanding--;
-	free(frame);
-}
-
-static const struct dn_stack_io fz_ops = { fz_alloc, fz_xmit, fz_release };
 
 static int up_attach(void *ctx, struct dn_tcp_conn *l, struct dn_tcp_conn *c,
 		     struct dn_ring **rx, struct dn_ring **tx, void **owner)
@@ -136,7 +102,7 @@ static void setup(struct fz *f)
 	conf.prefix_len = 24;
 	conf.gateway = 0xc6120001u;
 	conf.mtu = 1500;
-	if (dn_stack_init(&f->st, &conf, &fz_ops, f, 1000000) != 0)
+	if (dn_stack_init(&f->st, &conf, &fz_ops, &f->io, 1000000) != 0)
 		abort();
 	f->up.attach = up_attach;
 	f->up.accept_ready = up_accept_ready;
@@ -196,7 +162,7 @@ static void teardown(struct fz *f)
 		free(f->sh[i]);
 		free(f->data[i]);
 	}
-	if (f->outstanding != 0)
+	if (f->io.outstanding != 0)
 		abort();
 }
 
