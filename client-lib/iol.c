@@ -13,9 +13,9 @@ int dnl_iol_check(const struct iolist *first, const struct iolist *last,
 		  int send, size_t *total)
 {
 	*total = 0;
-	if (!first && !last)
-		return 0;
-	if (!first || !last)
+	/* libdill's bsendl(3)/brecvl(3): both ends named, and last ends the
+	 * chain (an empty list is not a list; use bsend(s, buf, 0)). */
+	if (!first || !last || last->iol_next)
 		goto inval;
 	/* Floyd's cycle check, stopping at last: slow advances one node per
 	 * two steps of the walk.  A list that loops without passing last

@@ -1198,13 +1198,19 @@ static void case_iolist(void)
 		ok("brecv(NULL, 3) skips 3 bytes, then 'm'");
 	else
 		fail("brecv(NULL, 3) -> %s, then %c", rc ? en(errno) : "ok", rc2 == 0 ? last : '?');
-	/* Elements after last are ignored. */
+	/* libdill's rules: last must end the chain, and an empty list
+	 * (NULL, NULL) is not a list. */
 	c2.iol_next = &c3;
-	if (bsendl(s, &c1, &c2, now() + 2000) == 0 && brecv(s, r2, 3, now() + 5000) == 0 &&
-	    brecv(s, r2, 3, now() + 5000) == 0 && memcmp(r2, "def", 3) == 0)
-		ok("bsendl stops at last (6 bytes of a longer chain)");
+	expect_err(bsendl(s, &c1, &c2, now() + 1000), EINVAL, "bsendl(last->iol_next not NULL)");
+	expect_err(brecvl(s, &q1, &q1, now() + 1000), EINVAL, "brecvl(last->iol_next not NULL)");
+	expect_err(bsendl(s, NULL, NULL, now() + 1000), EINVAL, "bsendl(NULL, NULL)");
+	expect_err(brecvl(s, NULL, NULL, now() + 1000), EINVAL, "brecvl(NULL, NULL)");
+	/* None of them sent a byte: the echo returns only "xyz". */
+	if (bsend(s, "xyz", 3, now() + 2000) == 0 && brecv(s, r2, 3, now() + 5000) == 0 &&
+	    memcmp(r2, "xyz", 3) == 0)
+		ok("after those EINVALs the stream holds only the next bsend's bytes");
 	else
-		fail("bsendl first..middle -> %s", en(errno));
+		fail("bsend/brecv after the list EINVALs -> %s", en(errno));
 	if (tcp_close(s, now() + 5000) == 0)
 		ok("tcp_close returns 0 (nothing extra was sent)");
 	else

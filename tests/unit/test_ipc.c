@@ -977,10 +977,8 @@ START_TEST(test_ipc_iolist)
 	ck_assert_int_eq(brecvl(s[1], &r1, &r3, now() + 1000), 0);
 	ck_assert_int_eq(memcmp(x, "abc", 3), 0);
 	ck_assert_int_eq(memcmp(y, "fghij", 5), 0);
-	/* last before the end of the chain: the rest is ignored. */
-	ck_assert_int_eq(bsendl(s[0], &i1, &i1, now() + 1000), 0);
+	/* Nothing else was queued. */
 	char z[6];
-	ck_assert_int_eq(brecv(s[1], z, 6, now() + 1000), 0);
 	ck_assert_int_eq(brecv(s[1], z, 1, 0), -1);
 	ck_assert_int_eq(errno, ETIMEDOUT);
 
@@ -1019,6 +1017,144 @@ START_TEST(test_ipc_iolist)
 	ck_assert_int_eq(memcmp(all, "abcdefghij", 10), 0);
 	hclose(s[0]);
 	hclose(s[1]);
+}
+END_TEST
+
+/* libdill's bsendl(3)/brecvl(3) rules, one finding each.  Every case:
+ * EINVAL, nothing moved, and both directions still work afterwards (an
+ * EINVAL does not break a direction). */
+
+static void ck_iol_einval(int rc, const char *what)
+{
+	int e = errno;
+	ck_assert_msg(rc == -1 && e == EINVAL, "%s: %d, %s (wanted EINVAL)",
+		      what, rc, strerror(e));
+}
+
+/* The list's last element still links on: libdill refuses it (the old
+ * code sent first..last and ignored the rest). */
+START_TEST(test_bsendl_last_next_not_NULL_EINVAL)
+{
+	int s[2];
+	ck_assert_int_eq(ipc_pair(s), 0);
+	struct iolist i2 = { "cd", 2, NULL, 0 };
+	struct iolist i1 = { "ab", 2, &i2, 0 };
+	ck_iol_einval(bsendl(s[0], &i1, &i1, 0), "bsendl(first, first) with first->iol_next set");
+	/* Nothing went: a receive with deadline 0 finds the ring empty. */
+	char b[4];
+	struct iolist r = { b, 1, NULL, 0 };
+	ck_assert_int_eq(brecvl(s[1], &r, &r, 0), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	hclose(s[0]);
+	hclose(s[1]);
+	/* The same list ending where it should goes through. */
+	ck_assert_int_eq(ipc_pair(s), 0);
+	ck_assert_int_eq(bsendl(s[0], &i1, &i2, 0), 0);
+	ck_assert_int_eq(brecv(s[1], b, 4, 0), 0);
+	ck_assert_int_eq(memcmp(b, "abcd", 4), 0);
+	hclose(s[0]);
+	hclose(s[1]);
+}
+END_TEST
+
+START_TEST(test_brecvl_last_next_not_NULL_EINVAL)
+{
+	int s[2];
+	ck_assert_int_eq(ipc_pair(s), 0);
+	ck_assert_int_eq(bsend(s[0], "abcd", 4, 0), 0);
+	char x[2], y[2];
+	struct iolist r2 = { y, 2, NULL, 0 };
+	struct iolist r1 = { x, 2, &r2, 0 };
+	ck_iol_einval(brecvl(s[1], &r1, &r1, 0), "brecvl(first, first) with first->iol_next set");
+	/* Nothing was consumed and the direction is not broken. */
+	ck_assert_int_eq(brecvl(s[1], &r1, &r2, 0), 0);
+	ck_assert_int_eq(memcmp(x, "ab", 2), 0);
+	ck_assert_int_eq(memcmp(y, "cd", 2), 0);
+	hclose(s[0]);
+	hclose(s[1]);
+}
+END_TEST
+
+/* bsendl(s, NULL, NULL) used to succeed as an empty send. */
+START_TEST(test_bsendl_null_both_EINVAL)
+{
+	int s[2];
+	ck_assert_int_eq(ipc_pair(s), 0);
+	ck_iol_einval(bsendl(s[0], NULL, NULL, 0), "bsendl(NULL, NULL)");
+	ck_iol_einval(bsendl(s[0], NULL, NULL, -1), "bsendl(NULL, NULL, -1)");
+	ck_assert_int_eq(bsend(s[0], "z", 1, 0), 0);   /* not broken */
+	char b;
+	ck_assert_int_eq(brecv(s[1], &b, 1, 0), 0);
+	ck_assert_int_eq(b, 'z');
+	hclose(s[0]);
+	hclose(s[1]);
+}
+END_TEST
+
+START_TEST(test_brecvl_null_both_EINVAL)
+{
+	int s[2];
+	ck_assert_int_eq(ipc_pair(s), 0);
+	ck_assert_int_eq(bsend(s[0], "z", 1, 0), 0);
+	ck_iol_einval(brecvl(s[1], NULL, NULL, 0), "brecvl(NULL, NULL)");
+	char b;
+	ck_assert_int_eq(brecv(s[1], &b, 1, 0), 0);    /* not consumed */
+	ck_assert_int_eq(b, 'z');
+	hclose(s[0]);
+	hclose(s[1]);
+}
+END_TEST
+
+START_TEST(test_bsendl_null_first_EINVAL)
+{
+	int s[2];
+	ck_assert_int_eq(ipc_pair(s), 0);
+	struct iolist i = { "a", 1, NULL, 0 };
+	ck_iol_einval(bsendl(s[0], NULL, &i, 0), "bsendl(NULL, last)");
+	ck_iol_einval(brecvl(s[1], NULL, &i, 0), "brecvl(NULL, last)");
+	/* Neither moved a byte nor broke its direction: the next byte
+	 * through is 'q', not the list's 'a'. */
+	ck_assert_int_eq(bsend(s[0], "q", 1, 0), 0);
+	char b = 0;
+	ck_assert_int_eq(brecv(s[1], &b, 1, 0), 0);
+	ck_assert_int_eq(b, 'q');
+	hclose(s[0]);
+	hclose(s[1]);
+}
+END_TEST
+
+START_TEST(test_bsendl_null_last_EINVAL)
+{
+	int s[2];
+	ck_assert_int_eq(ipc_pair(s), 0);
+	struct iolist i = { "a", 1, NULL, 0 };
+	ck_iol_einval(bsendl(s[0], &i, NULL, 0), "bsendl(first, NULL)");
+	ck_iol_einval(brecvl(s[1], &i, NULL, 0), "brecvl(first, NULL)");
+	/* Neither moved a byte nor broke its direction: the next byte
+	 * through is 'q', not the list's 'a'. */
+	ck_assert_int_eq(bsend(s[0], "q", 1, 0), 0);
+	char b = 0;
+	ck_assert_int_eq(brecv(s[1], &b, 1, 0), 0);
+	ck_assert_int_eq(b, 'q');
+	hclose(s[0]);
+	hclose(s[1]);
+}
+END_TEST
+
+/* The rules are the same for every kind: checked before the kind runs,
+ * and after the handle lookup (EBADF and ENOTSUP come first, as in
+ * libdill). */
+START_TEST(test_bsendl_einval_after_EBADF_ENOTSUP)
+{
+	ck_assert_int_eq(bsendl(123456, NULL, NULL, 0), -1);
+	ck_assert_int_eq(errno, EBADF);
+	char p[PATH_MAX];
+	tpath(p, sizeof(p), "iolkind");
+	int l = ipc_listen(p, 8);
+	ck_assert_int_ge(l, 0);
+	ck_assert_int_eq(brecvl(l, NULL, NULL, 0), -1);
+	ck_assert_int_eq(errno, ENOTSUP);
+	hclose(l);
 }
 END_TEST
 
@@ -1500,6 +1636,17 @@ Suite *ipc_suite(void)
 	tcase_add_test(tc, test_ipc_EBADF_ENOTSUP);
 	tcase_add_test(tc, test_ipc_no_fd_leak);
 	tcase_add_test(tc, test_ipc_send_EBUSY_ECANCELED);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("iolist_rules");
+	tcase_add_unchecked_fixture(tc, dir_setup, dir_teardown);
+	tcase_add_test(tc, test_bsendl_last_next_not_NULL_EINVAL);
+	tcase_add_test(tc, test_brecvl_last_next_not_NULL_EINVAL);
+	tcase_add_test(tc, test_bsendl_null_both_EINVAL);
+	tcase_add_test(tc, test_brecvl_null_both_EINVAL);
+	tcase_add_test(tc, test_bsendl_null_first_EINVAL);
+	tcase_add_test(tc, test_bsendl_null_last_EINVAL);
+	tcase_add_test(tc, test_bsendl_einval_after_EBADF_ENOTSUP);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("bulk");

@@ -251,8 +251,13 @@ START_TEST(test_ipc_handle_iolist_check)
 	ck_assert_uint_eq(total, 8);
 	/* NULL base with a length: fine to receive into, not to send. */
 	ck_assert_int_eq(dnl_iol_check(&a, &c, 1, &total), -1);
-	ck_assert_int_eq(dnl_iol_check(NULL, NULL, 1, &total), 0);
-	ck_assert_uint_eq(total, 0);
+	/* No empty list (libdill's bsendl(3)): both NULL is EINVAL. */
+	ck_assert_int_eq(dnl_iol_check(NULL, NULL, 1, &total), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(dnl_iol_check(NULL, NULL, 0, &total), -1);
+	/* last must end the chain. */
+	ck_assert_int_eq(dnl_iol_check(&a, &b, 0, &total), -1);
+	ck_assert_int_eq(errno, EINVAL);
 	ck_assert_int_eq(dnl_iol_check(&a, NULL, 0, &total), -1);
 	ck_assert_int_eq(dnl_iol_check(NULL, &a, 0, &total), -1);
 	/* Cycles of every length, with last outside the cycle. */
@@ -262,7 +267,11 @@ START_TEST(test_ipc_handle_iolist_check)
 			ring[i] = (struct iolist){ "r", 1, &ring[(i + 1) % n], 0 };
 		ck_assert_int_eq(dnl_iol_check(&ring[0], &out, 0, &total), -1);
 		ck_assert_int_eq(errno, EINVAL);
-		/* ...but a last inside it is reached first: valid. */
+		/* A last inside it links on: EINVAL as well. */
+		ck_assert_int_eq(dnl_iol_check(&ring[0], &ring[n - 1], 0, &total), -1);
+		ck_assert_int_eq(errno, EINVAL);
+		/* Cut after last: the same chain is valid. */
+		ring[n - 1].iol_next = NULL;
 		ck_assert_int_eq(dnl_iol_check(&ring[0], &ring[n - 1], 0, &total), 0);
 		ck_assert_uint_eq(total, (size_t)n);
 	}

@@ -593,6 +593,37 @@ START_TEST(test_iolist)
 }
 END_TEST
 
+/* libdill's list rules hold for TCP too: bsendl(s, NULL, NULL) and a last
+ * element that links on are EINVAL and move nothing. */
+START_TEST(test_tcp_bsendl_null_both_and_last_next_EINVAL)
+{
+	int c, s, ls;
+	make_pair(&c, &s, &ls);
+	ck_assert_int_eq(bsendl(c, NULL, NULL, now() + 1000), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(brecvl(s, NULL, NULL, now() + 1000), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	struct iolist i2 = { "cd", 2, NULL, 0 };
+	struct iolist i1 = { "ab", 2, &i2, 0 };
+	ck_assert_int_eq(bsendl(c, &i1, &i1, now() + 1000), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	char x[2], y[2];
+	struct iolist r2 = { y, 2, NULL, 0 };
+	struct iolist r1 = { x, 2, &r2, 0 };
+	ck_assert_int_eq(brecvl(s, &r1, &r1, now() + 1000), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	/* Nothing moved and nothing broke: the proper list goes through
+	 * whole, and it is the first thing the peer reads. */
+	ck_assert_int_eq(bsendl(c, &i1, &i2, now() + 1000), 0);
+	ck_assert_int_eq(brecvl(s, &r1, &r2, now() + 1000), 0);
+	ck_assert_int_eq(memcmp(x, "ab", 2), 0);
+	ck_assert_int_eq(memcmp(y, "cd", 2), 0);
+	hclose(c);
+	hclose(s);
+	hclose(ls);
+}
+END_TEST
+
 START_TEST(test_done_EPIPE_and_close)
 {
 	int c, s, ls;
@@ -1067,6 +1098,7 @@ Suite *tcp_client_suite(void)
 	tcase_add_test(tc, test_late_flag_take_no_stall);
 	tcase_add_test(tc, test_deadline0_and_failed_direction);
 	tcase_add_test(tc, test_iolist);
+	tcase_add_test(tc, test_tcp_bsendl_null_both_and_last_next_EINVAL);
 	tcase_add_test(tc, test_done_EPIPE_and_close);
 	tcase_add_test(tc, test_close_ETIMEDOUT);
 	tcase_add_test(tc, test_reset);
