@@ -4,7 +4,8 @@
 # (what `make demo` runs after deps and the build) makes them through the
 # project's sysusers files, runs the daemon, moves app traffic both ways
 # and exits 0.  Afterwards the group and user exist again, for the tests
-# that follow (the EXIT trap remakes them if the demo did not).
+# that follow (the EXIT trap remakes them if the demo did not, and any
+# other dillnet-test* user it removed).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 DN_NAME=demo_firstrun
@@ -13,7 +14,19 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 out=$(mktemp /tmp/dn-demo-firstrun.XXXXXX)
-trap 'dn_ensure_app_user >/dev/null 2>&1; rm -f "$out"' EXIT
+# Other test users (dillnet-test*) whose primary group is dillnet must go
+# too for the group to go; they are remade afterwards, as they were.
+extra=()
+remake() {
+	dn_ensure_app_user >/dev/null 2>&1
+	local u
+	for u in "${extra[@]}"; do
+		id "$u" >/dev/null 2>&1 ||
+			systemd-sysusers --inline "u $u -:dillnet \"dillnet test apps\" - -" >/dev/null 2>&1
+	done
+	rm -f "$out"
+}
+trap remake EXIT
 
 # The user the demo and the tests use is the one tests/demo.sysusers makes.
 check "tests/demo.sysusers makes user $DN_APP_USER in group dillnet" \
@@ -27,8 +40,22 @@ if id "$DN_APP_USER" >/dev/null 2>&1; then
 else
 	echo "user $DN_APP_USER was absent already"
 fi
-if getent group dillnet >/dev/null; then
-	# groupdel refuses while the group is some user's primary group.
+if gid=$(getent group dillnet | cut -d: -f3) && [ -n "$gid" ]; then
+	others=
+	while IFS=: read -r name _ _ g _; do
+		[ "$g" = "$gid" ] || continue
+		case $name in
+		dillnet-test*) extra+=("$name") ;;
+		*) others="$others $name" ;;
+		esac
+	done < <(getent passwd)
+	if [ -n "$others" ]; then
+		fail "group dillnet is the primary group of$others, not a test user: not removing it"
+		dn_end; exit
+	fi
+	for u in "${extra[@]}"; do
+		check "removed test user $u (remade afterwards)" userdel "$u"
+	done
 	check "removed group dillnet" groupdel dillnet
 else
 	echo "group dillnet was absent already"
