@@ -34,8 +34,11 @@ check "tests/demo.sysusers makes user $DN_APP_USER in group dillnet" \
 
 # ---- a machine as fresh as this one can be made: no user, no group
 if id "$DN_APP_USER" >/dev/null 2>&1; then
+	# userdel refuses while the user runs processes; an earlier test's app
+	# may take a moment to go after its daemon did (bounded wait).
+	dn_until 10 bash -c "! pgrep -u '$DN_APP_USER' >/dev/null"
 	pids=$(pgrep -u "$DN_APP_USER" || true)
-	[ -z "$pids" ] || echo "processes of $DN_APP_USER still running: $pids"
+	[ -z "$pids" ] || echo "processes of $DN_APP_USER still running: $(ps -o pid=,args= -p "$(echo $pids | tr ' ' ,)")"
 	check "removed user $DN_APP_USER" userdel "$DN_APP_USER"
 else
 	echo "user $DN_APP_USER was absent already"
