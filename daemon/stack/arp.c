@@ -346,6 +346,9 @@ static int queue_add(struct dn_stack *st, struct dn_arp_entry *e,
  * together reach DN_ARP_INCOMPLETE_MAX, a source with fewer than the
  * busiest one takes the busiest one's oldest attempt; otherwise it waits
  * (its frame is dropped and the sender retries, as after any loss). */
+static void full_table_make_room(struct dn_stack *st, uint32_t src,
+				 const uint16_t *idx, unsigned n, unsigned mine);
+
 static bool incomplete_admit(struct dn_stack *st, uint32_t src)
 {
 	struct dn_l3 *l3 = &st->l3;
@@ -362,8 +365,11 @@ static bool incomplete_admit(struct dn_stack *st, uint32_t src)
 		l3->c.arp_src_limited++;
 		return false;
 	}
-	if (n < DN_ARP_INCOMPLETE_MAX)
+	if (n < DN_ARP_INCOMPLETE_MAX) {
+		if (l3->arp_free == DN_ARP_NIL)
+			full_table_make_room(st, src, idx, n, mine);
 		return true;
+	}
 	/* The busiest source (at most DN_ARP_INCOMPLETE_MAX entries to
 	 * compare, and only when the cap is reached). */
 	struct dn_arp_entry *v = NULL;
@@ -386,6 +392,58 @@ static bool incomplete_admit(struct dn_stack *st, uint32_t src)
 	l3->c.arp_incomplete_evicted++;
 	entry_free(st, v);
 	return true;
+}
+
+/* The table is full and src may start another resolution: free the entry
+ * it takes.  In order: a failed entry; src's own oldest attempt; the
+ * oldest attempt of a source with at least two more than src; only then
+ * the least recently used stale, then reachable entry (never the
+ * gateway's).  A source that keeps asking about unused addresses so holds
+ * one entry and churns through it, and another source's single attempt
+ * is not pushed out by it.  idx/n: the unresolved entries, mine: src's. */
+static void full_table_make_room(struct dn_stack *st, uint32_t src,
+				 const uint16_t *idx, unsigned n, unsigned mine)
+{
+	struct dn_l3 *l3 = &st->l3;
+	struct dn_arp_entry *v = NULL, *own = NULL, *other = NULL;
+	for (unsigned i = 0; i < DN_ARP_ENTRIES; i++) {
+		struct dn_arp_entry *e = &l3->arp[i];
+		if (e->state == DN_ARP_FAILED && (!v || e->used_us < v->used_us))
+			v = e;
+	}
+	for (unsigned a = 0; !v && a < n; a++) {
+		struct dn_arp_entry *e = &l3->arp[idx[a]];
+		if (e->src == src) {
+			if (!own || e->updated_us < own->updated_us)
+				own = e;
+			continue;
+		}
+		unsigned cnt = 0;
+		for (unsigned b = 0; b < n; b++)
+			if (l3->arp[idx[b]].src == e->src)
+				cnt++;
+		if (cnt >= mine + 2 && (!other || e->updated_us < other->updated_us))
+			other = e;
+	}
+	if (!v)
+		v = own ? own : other;
+	/* Last, stale before reachable, least recently used first. */
+	for (unsigned k = 0; !own && !other && k < DN_ARP_ENTRIES; k++) {
+		struct dn_arp_entry *e = &l3->arp[k];
+		if (e->state != DN_ARP_STALE && e->state != DN_ARP_REACHABLE)
+			continue;
+		if (st->conf.gateway && e->ip == st->conf.gateway)
+			continue;
+		if (v && v->state == DN_ARP_FAILED)
+			break;
+		bool es = e->state == DN_ARP_STALE, vs = v && v->state == DN_ARP_STALE;
+		if (!v || (es && !vs) || (es == vs && e->used_us < v->used_us))
+			v = e;
+	}
+	if (!v)
+		return;   /* entry_new's own rule then applies */
+	l3->c.arp_evicted++;
+	entry_free(st, v);
 }
 
 int dn_arp_output(struct dn_stack *st, uint32_t nh, void *frame,

@@ -786,6 +786,37 @@ START_TEST(test_arp_unknown_sender_keyed_by_destination_bucket)
 }
 END_TEST
 
+/* A table full of reachable neighbours: a source resolving unused
+ * addresses holds one entry and churns through it; another source's
+ * single attempt is not pushed out by it, and only one reachable entry
+ * goes per source. */
+START_TEST(test_arp_full_table_unresolved_flood_takes_one_entry)
+{
+	th_learn(st, cap, TH_IP_GW, th_mac_gw);
+	th_learn(st, cap, TH_IP_PEER2, th_mac_peer2);
+	for (uint32_t i = 0; i < DN_ARP_ENTRIES - 2; i++) {
+		uint8_t mac[6] = { 0x02, 0, 0, 7, (uint8_t)(i >> 8), (uint8_t)i };
+		th_learn(st, cap, 0xc6120400u + i, mac);
+	}
+	ck_assert_uint_eq(count_state(DN_ARP_REACHABLE), DN_ARP_ENTRIES);
+	st->now_us += 1000;
+	ck_assert_int_eq(send_udpish(TH_IP_PEER2, 1, 10), 0);
+	for (uint32_t i = 0; i < 500; i++) {
+		st->now_us += 10;
+		ck_assert_int_eq(send_as(1000, 0xc6128000u + i), 0);
+		if (i == 250)
+			ck_assert_int_eq(send_as(7, 0xc6127777u), 0);
+	}
+	ck_assert_uint_eq(count_state(DN_ARP_INCOMPLETE), 2);
+	ck_assert_uint_eq(count_state(DN_ARP_REACHABLE), DN_ARP_ENTRIES - 2);
+	struct find f = arp_find(0xc6127777u);
+	ck_assert(f.found);
+	ck_assert_uint_eq(f.v.queued, 1);
+	ck_assert(arp_find(TH_IP_PEER2).found);
+	ck_assert(arp_find(TH_IP_GW).found);
+}
+END_TEST
+
 static void count_cb(const char *name, uint64_t v, void *arg)
 {
 	unsigned *n = arg;
@@ -857,6 +888,7 @@ Suite *arp_suite(void)
 	tcase_add_test(tf, test_arp_flood_does_not_evict_gateway_in_use);
 	tcase_add_test(tf, test_arp_unresolved_flood_keeps_reachable_peer);
 	tcase_add_test(tf, test_arp_full_table_evicts_incomplete_before_reachable);
+	tcase_add_test(tf, test_arp_full_table_unresolved_flood_takes_one_entry);
 	tcase_add_test(tf, test_arp_gateway_pinned_when_least_recently_used);
 	tcase_add_test(tf, test_arp_incomplete_capped_per_source);
 	tcase_add_test(tf, test_arp_incomplete_total_cap_taken_from_busiest);
