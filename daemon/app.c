@@ -52,7 +52,7 @@ static void app_free(struct dn_apps *m, struct dn_app *a)
 			m->conf.on_detach(m->conf.ctx, a);
 		dn_evloop_del(m->ev, a->dmn_efd);
 		if (!a->region_kept)
-			munmap(a->region.base, a->region.l.total_size);
+			dn_region_destroy(&a->region);
 		close(a->app_efd);
 		close(a->dmn_efd);
 	}
@@ -304,8 +304,7 @@ static int do_attach(struct dn_apps *m, struct dn_app *a, const struct dn_msg_hd
 {
 	struct dn_region_layout l;
 	uint32_t slots = m->conf.slots;
-	int memfd = -1, err;
-	void *base = MAP_FAILED;
+	int err;
 
 	if (req->flags != 0)
 		return EINVAL;
@@ -318,27 +317,17 @@ static int do_attach(struct dn_apps *m, struct dn_app *a, const struct dn_msg_hd
 		return ENOMEM;
 
 	a->app_efd = a->dmn_efd = -1;
-	memfd = memfd_create("dillnet-app", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (memfd < 0)
+	/* A sealed sparse memfd (dn_region.h): the daemon keeps the fd to
+	 * punch freed slots out and to read what the region commits. */
+	err = dn_region_create(&a->region, &l, "dillnet-app");
+	if (err) {
+		errno = err;
 		goto fail;
-	if (ftruncate(memfd, (off_t)l.total_size) < 0)
-		goto fail;
-	base = mmap(NULL, l.total_size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
-	if (base == MAP_FAILED)
-		goto fail;
-	dn_region_init(base, &l);
-	/* Sealed before the app sees it: an app that could shrink the file
-	 * would make the daemon's next access to the mapping a SIGBUS. */
-	if (fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
-		goto fail;
+	}
 	a->app_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	a->dmn_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (a->app_efd < 0 || a->dmn_efd < 0)
 		goto fail;
-	if (dn_region_open_daemon(&a->region, base, &l) != 0) {
-		errno = EPROTO;
-		goto fail;
-	}
 	if (dn_evloop_add(m->ev, a->dmn_efd, EPOLLIN, on_app_efd, a) < 0)
 		goto fail;
 	a->attached = 1;
@@ -353,10 +342,8 @@ static int do_attach(struct dn_apps *m, struct dn_app *a, const struct dn_msg_hd
 		.app_id = a->id,
 		.nfds = DN_ATTACH_NFDS,
 	};
-	int fds[DN_ATTACH_NFDS] = { memfd, a->app_efd, a->dmn_efd };
+	int fds[DN_ATTACH_NFDS] = { a->region.memfd, a->app_efd, a->dmn_efd };
 	reply(a, rq, 0, &rep, sizeof(rep), fds, DN_ATTACH_NFDS);
-	/* The mapping keeps the memory; the app has its own fd now. */
-	close(memfd);
 	dn_info(m->conf.log, "app %u pid %d uid %u (%s) attached: %u slots, region %llu bytes",
 		a->id, (int)a->pid, (unsigned)a->uid, a->name, l.nslots,
 		(unsigned long long)l.total_size);
@@ -369,10 +356,9 @@ fail:
 	if (a->dmn_efd >= 0)
 		close(a->dmn_efd);
 	a->app_efd = a->dmn_efd = -1;
-	if (base != MAP_FAILED)
-		munmap(base, l.total_size);
-	if (memfd >= 0)
-		close(memfd);
+	if (a->region.base)
+		dn_region_destroy(&a->region);
+	memset(&a->region, 0, sizeof(a->region));
 	dn_err(m->conf.log, "app %u pid %d: attach failed: %s", a->id, (int)a->pid, strerror(err));
 	return err;
 }

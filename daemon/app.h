@@ -60,7 +60,7 @@ struct dn_app {
 	uint64_t bytes_out;        /* payload taken from the app */
 	void *user;                /* TCP layer's per-app state */
 	/* Set by on_detach to take over the region mapping: the manager then
-	 * leaves region.base mapped and the hook's owner munmaps it (TCP may
+	 * leaves region.base mapped and the hook's owner destroys it (TCP may
 	 * still need a dead app's rings to finish closing its connections
 	 * the way the kernel would). */
 	int region_kept;

@@ -191,17 +191,24 @@ static int apps_start(struct dn_daemon *d, char *err, size_t errlen)
 	}
 	struct dn_tcpsock_conf tc = {
 		.max_sockets = c->apps.max_sockets,
+		.region_commit_max = (uint64_t)c->apps.region_mb << 20,
 		.listen_port_min = (uint16_t)c->apps.listen_port_min,
 		.listen_port_max = (uint16_t)c->apps.listen_port_max,
 	};
 	dn_tcpsock_init(&d->tsock, &d->st, &d->log, &tc);
+	/* A slot per socket: the region is sparse (dn_region.h), so its size
+	 * is address space and region_mb bounds what it commits.  Only the
+	 * layout's own ceiling (DN_REGION_MAX_SIZE, less room for the record
+	 * rings) can cut the slot count. */
 	uint32_t slots = c->apps.max_sockets;
-	uint64_t per_slot = (uint64_t)c->apps.rx_buffer + c->apps.tx_buffer + 4096;
-	uint64_t cap_bytes = (uint64_t)c->apps.region_mb << 20;
-	if (per_slot && (uint64_t)slots * per_slot > cap_bytes)
-		slots = (uint32_t)(cap_bytes / per_slot);
-	if (slots == 0)
-		slots = 1;
+	uint64_t per_slot = (uint64_t)c->apps.rx_buffer + c->apps.tx_buffer + DN_SLOT_HDR_SIZE;
+	uint64_t fit = (DN_REGION_MAX_SIZE - (16u << 20)) / per_slot;
+	if (slots > fit) {
+		slots = fit ? (uint32_t)fit : 1;
+		dn_notice(&d->log, "apps: %u buffer slots per app fit in a region of rx_buffer + tx_buffer"
+			  " = %u bytes each (max_sockets is %u)", slots,
+			  c->apps.rx_buffer + c->apps.tx_buffer, c->apps.max_sockets);
+	}
 	struct dn_app_conf ac = {
 		.listen_fd = d->app_fd,
 		.allowed_uids = c->apps.allowed_uids.v,

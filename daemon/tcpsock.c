@@ -40,8 +40,7 @@ struct sock_app {
 	uint16_t *gen;
 	uint32_t cap;             /* table size */
 	uint32_t live;            /* sockets TCP still holds or the app owns */
-	uint8_t *slot_used;
-	uint32_t nslots;
+	struct dn_slot_table slots;
 };
 
 /* ---- tables ----------------------------------------------------------- */
@@ -59,17 +58,15 @@ static struct sock_app *app_state(struct dn_tcpsock *ts, struct dn_app *a)
 	sa->uid = (uint32_t)a->uid;
 	sa->app_id = a->id;
 	sa->region = &a->region;
-	sa->nslots = a->region.l.nslots;
 	sa->cap = ts->conf.max_sockets ? ts->conf.max_sockets : 1024;
 	if (sa->cap > 65535)
 		sa->cap = 65535;
 	sa->socks = calloc(sa->cap, sizeof(*sa->socks));
 	sa->gen = calloc(sa->cap, sizeof(*sa->gen));
-	sa->slot_used = calloc(sa->nslots ? sa->nslots : 1, 1);
-	if (!sa->socks || !sa->gen || !sa->slot_used) {
+	if (!sa->socks || !sa->gen || dn_slot_table_init(&sa->slots, a->region.l.nslots) != 0) {
 		free(sa->socks);
 		free(sa->gen);
-		free(sa->slot_used);
+		dn_slot_table_fini(&sa->slots);
 		free(sa);
 		return NULL;
 	}
@@ -82,13 +79,13 @@ static void app_state_free(struct sock_app *sa)
 	if (!sa->app) {
 		/* The app is gone and TCP released its last connection: the
 		 * region mapping we kept can go now. */
-		munmap(sa->kept.base, sa->kept.l.total_size);
+		dn_region_destroy(&sa->kept);
 	} else {
 		sa->app->user = NULL;
 	}
 	free(sa->socks);
 	free(sa->gen);
-	free(sa->slot_used);
+	dn_slot_table_fini(&sa->slots);
 	free(sa);
 }
 
@@ -130,21 +127,22 @@ static struct sock *sock_find(struct sock_app *sa, uint32_t id)
 	return s;
 }
 
+/* A buffer slot for s: EMFILE when the app has none left, ENOMEM when its
+ * region already commits apps.region_mb (dn_region_slot_get). */
 static int slot_alloc(struct sock_app *sa, struct sock *s)
 {
-	for (uint32_t i = 0; i < sa->nslots; i++) {
-		if (sa->slot_used[i])
-			continue;
-		if (dn_region_slot_reset(sa->region, i) != 0 ||
-		    dn_region_slot_rings(sa->region, i, &s->rx, &s->tx) != 0)
-			return EPROTO;
-		sa->slot_used[i] = 1;
-		s->slot = i;
-		s->rx_tail_seen = s->rx.tail;
-		s->tx_head_seen = s->tx.head;
-		return 0;
+	uint32_t i;
+	int err = dn_region_slot_get(sa->region, &sa->slots, sa->ts->conf.region_commit_max, &i);
+	if (err)
+		return err;
+	if (dn_region_slot_rings(sa->region, i, &s->rx, &s->tx) != 0) {
+		dn_region_slot_put(sa->region, &sa->slots, i);
+		return EPROTO;
 	}
-	return EMFILE;
+	s->slot = i;
+	s->rx_tail_seen = s->rx.tail;
+	s->tx_head_seen = s->tx.head;
+	return 0;
 }
 
 /* TCP is done with the socket (or it never reached TCP): drop it. */
@@ -152,8 +150,9 @@ static void sock_release(struct sock *s)
 {
 	struct sock_app *sa = s->sa;
 	uint32_t i = (s->id & 0xffff) - 1;
+	/* The slot's pages go back to the system (punched out). */
 	if (s->slot != DN_SLOT_NONE)
-		sa->slot_used[s->slot] = 0;
+		dn_region_slot_put(sa->region, &sa->slots, s->slot);
 	sa->socks[i] = NULL;
 	if (sa->app && sa->app->sockets)
 		sa->app->sockets--;
@@ -638,7 +637,7 @@ void dn_tcpsock_on_detach(void *ctx, struct dn_app *a)
 		/* Nothing left: the manager unmaps the region as usual. */
 		free(sa->socks);
 		free(sa->gen);
-		free(sa->slot_used);
+		dn_slot_table_fini(&sa->slots);
 		free(sa);
 	}
 }

@@ -26,6 +26,8 @@
 
 struct dn_tcpsock_conf {
 	uint32_t max_sockets;       /* per app, listeners included */
+	uint64_t region_commit_max; /* bytes an app's region may commit before
+				     * new sockets get ENOMEM; 0 = no bound */
 	uint16_t listen_port_min;   /* ports apps may listen on (0 always ok) */
 	uint16_t listen_port_max;
 };
@@ -34,7 +36,7 @@ struct dn_tcpsock_conf {
 	X(tcpsock_listen, "listeners opened by apps") \
 	X(tcpsock_connect, "active opens started by apps") \
 	X(tcpsock_accept, "connections handed to apps") \
-	X(tcpsock_refused_no_slot, "passive connections refused: app has no free buffer slot") \
+	X(tcpsock_refused_no_slot, "passive connections refused: app has no free buffer slot or its region is at apps.region_mb") \
 	X(tcpsock_refused_limit, "passive connections refused: app at its socket limit") \
 	X(tcpsock_stale_cmd, "commands naming a closed or unknown socket (ignored)") \
 	X(tcpsock_events_lost, "events the app's event ring had no room for") \

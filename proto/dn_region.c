@@ -3,7 +3,12 @@
 #include "dn_region.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *const dn_cmd_names[] = {
 #define X(name, num, what) [num] = #name,
@@ -90,11 +95,10 @@ void dn_region_init(void *base, const struct dn_region_layout *l)
 	atomic_store_explicit(&h->cmd_lost, 0, memory_order_relaxed);
 	dn_ring_shared_init((struct dn_ring_shared *)(b + l->cmd_ring_off));
 	dn_ring_shared_init((struct dn_ring_shared *)(b + l->evt_ring_off));
-	for (uint32_t i = 0; i < l->nslots; i++) {
-		struct dn_slot_hdr *s = (struct dn_slot_hdr *)(b + dn_region_slot_off(l, i));
-		dn_ring_shared_init(&s->rx);
-		dn_ring_shared_init(&s->tx);
-	}
+	/* Slot headers are left alone: the mapping is zero-filled (all-zero
+	 * indices are an empty ring) and touching them would commit a page
+	 * per slot of a sparse region.  dn_region_slot_get resets a slot
+	 * when it hands it out. */
 	/* The app maps after receiving the fd over a socket (a full barrier
 	 * in practice); the fence documents that the header is complete. */
 	atomic_thread_fence(memory_order_release);
@@ -118,6 +122,7 @@ int dn_region_open_daemon(struct dn_region *v, void *base,
 			  const struct dn_region_layout *l)
 {
 	memset(v, 0, sizeof(*v));
+	v->memfd = -1;
 	v->base = base;
 	v->l = *l;
 	v->hdr = base;
@@ -130,6 +135,7 @@ int dn_region_attach(struct dn_region *v, void *base, size_t mapped_size)
 	struct dn_region_layout want, got;
 
 	memset(v, 0, sizeof(*v));
+	v->memfd = -1;
 	if (mapped_size < sizeof(*h))
 		return EBADMSG;
 	if (h->magic != DN_REGION_MAGIC || h->version != DN_REGION_VERSION)
@@ -147,9 +153,12 @@ int dn_region_attach(struct dn_region *v, void *base, size_t mapped_size)
 	v->base = base;
 	v->l = want;
 	v->hdr = base;
+	v->memfd = -1;
 	int rc = open_rings(v);
-	if (rc)
+	if (rc) {
 		memset(v, 0, sizeof(*v));
+		v->memfd = -1;
+	}
 	return rc;
 }
 
@@ -252,5 +261,125 @@ int dn_region_slot_rings(struct dn_region *v, uint32_t slot,
 	if (dn_ring_attach(rx, &s->rx, rxd, v->l.rx_size) < 0 ||
 	    dn_ring_attach(tx, &s->tx, rxd + v->l.rx_size, v->l.tx_size) < 0)
 		return EPROTO;
+	return 0;
+}
+
+/* ---- daemon: creating regions, the slot table ------------------------- */
+
+int dn_region_create(struct dn_region *v, const struct dn_region_layout *l,
+		     const char *name)
+{
+	int err;
+	void *base = MAP_FAILED;
+	int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return errno;
+	/* ftruncate only sets the size: a memfd commits a page when it is
+	 * first touched, so a large slot table costs address space only. */
+	if (ftruncate(fd, (off_t)l->total_size) < 0)
+		goto fail;
+	base = mmap(NULL, l->total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED)
+		goto fail;
+	dn_region_init(base, l);
+	/* Sealed before the app sees it: an app that could shrink the file
+	 * would make the daemon's next access to the mapping a SIGBUS.  Holes
+	 * (PUNCH_HOLE with KEEP_SIZE) stay possible: they change no size. */
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		goto fail;
+	if (dn_region_open_daemon(v, base, l) != 0) {
+		errno = EPROTO;
+		goto fail;
+	}
+	v->memfd = fd;
+	return 0;
+fail:
+	err = errno ? errno : ENOMEM;
+	if (base != MAP_FAILED)
+		munmap(base, l->total_size);
+	close(fd);
+	memset(v, 0, sizeof(*v));
+	v->memfd = -1;
+	return err;
+}
+
+void dn_region_destroy(struct dn_region *v)
+{
+	if (v->base)
+		munmap(v->base, v->l.total_size);
+	if (v->memfd >= 0)
+		close(v->memfd);
+	v->base = NULL;
+	v->memfd = -1;
+}
+
+uint64_t dn_region_committed(const struct dn_region *v)
+{
+	struct stat st;
+	if (v->memfd < 0 || fstat(v->memfd, &st) < 0)
+		return 0;
+	return (uint64_t)st.st_blocks * 512u;
+}
+
+int dn_slot_table_init(struct dn_slot_table *t, uint32_t nslots)
+{
+	memset(t, 0, sizeof(*t));
+	t->nslots = nslots;
+	t->free = malloc((nslots ? nslots : 1) * sizeof(*t->free));
+	t->inuse = calloc(nslots ? nslots : 1, 1);
+	if (!t->free || !t->inuse) {
+		dn_slot_table_fini(t);
+		return ENOMEM;
+	}
+	return 0;
+}
+
+void dn_slot_table_fini(struct dn_slot_table *t)
+{
+	free(t->free);
+	free(t->inuse);
+	t->free = NULL;
+	t->inuse = NULL;
+	t->nslots = t->next = t->nfree = t->used = 0;
+}
+
+int dn_region_slot_get(struct dn_region *v, struct dn_slot_table *t,
+		       uint64_t max_commit, uint32_t *slot)
+{
+	uint32_t i;
+	if (t->nfree == 0 && t->next >= t->nslots)
+		return EMFILE;
+	/* One fstat per new socket: cheap next to the control round trip
+	 * that asked for it. */
+	if (max_commit && dn_region_committed(v) > max_commit)
+		return ENOMEM;
+	if (t->nfree)
+		i = t->free[--t->nfree];
+	else
+		i = t->next++;
+	if (dn_region_slot_reset(v, i) != 0) {
+		t->free[t->nfree++] = i;
+		return EINVAL;
+	}
+	t->inuse[i] = 1;
+	t->used++;
+	*slot = i;
+	return 0;
+}
+
+int dn_region_slot_put(struct dn_region *v, struct dn_slot_table *t, uint32_t slot)
+{
+	if (slot >= t->nslots || !t->inuse[slot])
+		return EINVAL;
+	t->inuse[slot] = 0;
+	t->used--;
+	t->free[t->nfree++] = slot;
+	if (v->memfd >= 0) {
+		/* The hole reads back as zeros (an empty ring's indices) and is
+		 * taken out of every mapping, the app's included.  A failure
+		 * only leaves the pages committed until the slot is reused. */
+		(void)fallocate(v->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				(off_t)dn_region_slot_off(&v->l, slot), (off_t)v->l.slot_size);
+	}
 	return 0;
 }

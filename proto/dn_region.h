@@ -18,8 +18,47 @@
  *                      unacknowledged bytes stay here (retransmission buffer)
  *
  * Slots and data areas are page aligned so the daemon can give a freed
- * slot's pages back (fallocate PUNCH_HOLE on the memfd) and idle sockets
- * cost no memory.
+ * slot's pages back and idle sockets cost only the pages they touched.
+ *
+ * Capacity (issue 14): the region is one large *sparse* memfd.  Its size
+ * is fixed and sealed at attach (the app must not be able to shrink it
+ * under the daemon), but it is only address space: a page is committed
+ * when one side first touches it, and the slot table has one slot per
+ * socket the app may hold (apps.max_sockets), not per socket the memory
+ * budget could fill.  So with the defaults (16,384 slots of 4 KiB + 256 KiB
+ * + 256 KiB) the region spans about 8 GiB of address space on each side
+ * and commits nothing for slots never used.  A slot costs its header page
+ * plus the ring pages its traffic touched: a connection that exchanged a
+ * few bytes holds 12 KiB of region.
+ *  - The daemon hands slots out from a slot table (struct dn_slot_table):
+ *    never-used slots in order, then freed ones, O(1) either way.
+ *  - When TCP lets go of a slot (closed, reset, or released at TIME-WAIT)
+ *    the daemon punches its pages out of the memfd (fallocate
+ *    PUNCH_HOLE | KEEP_SIZE; the seals forbid only shrinking and growing),
+ *    which also unmaps them from the app: the next user of the slot starts
+ *    from zero-filled, uncommitted pages.
+ *  - The memory an app's region may commit is bounded by
+ *    apps.region_mb: the daemon reads the memfd's allocated blocks
+ *    (st_blocks, O(1)) before it hands out a slot and refuses a new socket
+ *    with ENOMEM beyond the bound; EMFILE when every slot is in use.  An
+ *    app can still touch the pages of its own slots itself: that memory is
+ *    charged to whoever touches it first (memcg), and the bound on what
+ *    the region can ever commit is its size.
+ *  - Every index and size the daemon acts on still comes from its private
+ *    layout and ring views (see "The rule for everything an app can
+ *    write" in DESIGN.md); nothing above adds a field the app writes.
+ *
+ * Not built yet (see /work/notes/capacity.md): rings whose usable
+ * capacity starts small and grows.  With full-size rings a long-lived
+ * connection's traffic walks its pointers over every page of its rings,
+ * so a busy connection ends up committing rx_size + tx_size even when
+ * little is in flight; the design is a capacity word per ring written by
+ * its producer (power of two <= the layout's size, read by the consumer
+ * after each tail load, validated against the private size), growth by
+ * doubling with the producer copying the live bytes whose position has
+ * the new bit set into the upper half (both mappings stay valid) and
+ * writing at most the old capacity ahead of the consumer's head until
+ * the head passes the switch point.
  *
  * Everything is at offsets from the region base, never pointers: the two
  * sides map it at different addresses, and the daemon must not follow
@@ -75,8 +114,10 @@
 #define DN_REGION_MAX_BUF     (64u << 20)
 #define DN_REGION_MAX_SIZE    (64ull << 30)
 
-/* Defaults for the daemon config. */
-#define DN_REGION_DEF_SLOTS   64u
+/* Defaults for the daemon config: one slot per socket an app may hold
+ * (apps.max_sockets); the region is sparse, so slots cost address space
+ * until they are used. */
+#define DN_REGION_DEF_SLOTS   16384u
 #define DN_REGION_DEF_RX      (256u << 10)
 #define DN_REGION_DEF_TX      (256u << 10)
 
@@ -201,7 +242,57 @@ struct dn_region {
 	struct dn_ring cmd;         /* daemon: consumer; app: producer */
 	struct dn_ring evt;         /* daemon: producer; app: consumer */
 	uint64_t lost_seen;         /* other side's *_lost last seen */
+	int memfd;                  /* daemon, region from dn_region_create:
+				     * the memfd (punch holes, st_blocks);
+				     * -1 otherwise */
 };
+
+/*
+ * Daemon: create a region for layout l: a sealed sparse memfd of
+ * l->total_size bytes (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), mapped
+ * and initialised, and open the daemon's view on it.  Only the header and
+ * ring pages are touched.  Returns 0 (v->memfd is the fd to pass to the
+ * app; the daemon keeps it too) or an errno.
+ */
+int dn_region_create(struct dn_region *v, const struct dn_region_layout *l,
+		     const char *name);
+/* Unmap a region and close its memfd (when it has one). */
+void dn_region_destroy(struct dn_region *v);
+/* Bytes of the region backed by memory now (the memfd's allocated blocks);
+ * 0 for a region without a memfd. */
+uint64_t dn_region_committed(const struct dn_region *v);
+
+/*
+ * Daemon: the slot table of a region.  Slots never handed out come in
+ * order from `next`; freed ones wait on a stack and are reused first (their
+ * pages were punched out, so which one comes back does not matter).
+ */
+struct dn_slot_table {
+	uint32_t nslots;
+	uint32_t next;              /* slots [next, nslots) never handed out */
+	uint32_t nfree;             /* entries on the free stack */
+	uint32_t used;              /* slots handed out now */
+	uint32_t *free;             /* free stack */
+	uint8_t *inuse;             /* per slot: handed out */
+};
+
+/* 0 or ENOMEM. */
+int dn_slot_table_init(struct dn_slot_table *t, uint32_t nslots);
+void dn_slot_table_fini(struct dn_slot_table *t);
+
+/*
+ * Take a slot of v for a new socket and zero its ring indices.  Returns 0
+ * with *slot set, EMFILE when every slot is in use, or ENOMEM when the
+ * region already commits more than max_commit bytes (0: no bound).
+ */
+int dn_region_slot_get(struct dn_region *v, struct dn_slot_table *t,
+		       uint64_t max_commit, uint32_t *slot);
+/*
+ * Give a slot back: its pages (header and both rings) are punched out of
+ * the memfd and return to the system; the app's mapping of them reads as
+ * zeros from here on.  Returns 0, or EINVAL for a slot not handed out.
+ */
+int dn_region_slot_put(struct dn_region *v, struct dn_slot_table *t, uint32_t slot);
 
 /* Daemon: open a view on a region it initialised, from its own layout.
  * Returns 0, or EPROTO if the ring indices are already corrupt. */

@@ -5,7 +5,9 @@
  * arbitrary bytes anywhere in the region (indices, records, header); the
  * others drive what the daemon does with the region: pop commands, push
  * events, open slot rings, take bytes from a tx ring (peek/consume), put
- * bytes in an rx ring (write_at/produce).  The daemon follows the calling
+ * bytes in an rx ring (write_at/produce), hand slots out and take them
+ * back through the slot table (never a slot twice, EMFILE only when all
+ * are in use).  The daemon follows the calling
  * contract exactly as production code must (only touch what readable /
  * writable just allowed, stop at the first violation), and the region is
  * an exact-size heap block so ASan flags any access outside it.  A step
@@ -13,6 +15,7 @@
  */
 #include "dn_region.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,10 +97,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct dn_region_layout l;
 	struct dn_region v, app;
 	struct slots sl = { .open = { 0 } };
+	struct dn_slot_table tab;
 	struct input in = { data, size };
 
 	if (dn_region_layout(&l, NSLOTS, 4096, 4096) != 0)
 		__builtin_trap();
+	if (dn_slot_table_init(&tab, NSLOTS) != 0)
+		return 0;
 	uint8_t *base = calloc(1, l.total_size);
 	uint8_t *scratch = malloc(8192);
 	if (!base || !scratch)
@@ -109,7 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int steps = 0; steps < 256 && in.n; steps++) {
 		uint8_t op;
 		take(&in, &op, 1);
-		switch (op % 8) {
+		switch (op % 9) {
 		case 0: {   /* hostile app: write bytes at an offset */
 			uint32_t off = take32(&in) % l.total_size;
 			uint8_t len = 0;
@@ -171,18 +177,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				goto out;
 			break;
 		}
-		case 6: {   /* daemon hands out (or recycles) a slot */
-			uint32_t slot = take32(&in) % (NSLOTS + 1);
-			if (dn_region_slot_reset(&v, slot) != 0) {
-				if (slot < NSLOTS)
+		case 6: {   /* daemon hands out a slot from its table */
+			uint32_t slot;
+			int err = dn_region_slot_get(&v, &tab, 0, &slot);
+			if (err == EMFILE) {
+				if (tab.used != NSLOTS)
 					__builtin_trap();
 				break;
 			}
+			if (err || slot >= NSLOTS || sl.open[slot])
+				__builtin_trap();   /* never a slot in use */
 			/* The app may race the reset; a bad index is a violation. */
 			sl.open[slot] = dn_region_slot_rings(&v, slot, &sl.rx[slot],
 							     &sl.tx[slot]) == 0;
 			if (!sl.open[slot])
 				goto out;
+			break;
+		}
+		case 8: {   /* daemon releases a slot (or tries one it never gave) */
+			uint32_t slot = take32(&in) % (NSLOTS + 1);
+			int was = slot < NSLOTS && sl.open[slot];
+			int err = dn_region_slot_put(&v, &tab, slot);
+			if ((err == 0) != was)
+				__builtin_trap();
+			if (was)
+				sl.open[slot] = 0;
 			break;
 		}
 		case 7: {   /* library: validate the (mutated) header */
@@ -198,6 +217,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 out:
+	dn_slot_table_fini(&tab);
 	free(scratch);
 	free(base);
 	return 0;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 static void *map_zero(size_t n)
 {
@@ -24,7 +25,7 @@ START_TEST(test_region_layout_default)
 	ck_assert_uint_eq(l.slot_size % DN_REGION_PAGE, 0);
 	ck_assert_uint_eq(l.total_size % DN_REGION_PAGE, 0);
 	ck_assert_uint_eq(l.slot_size, DN_SLOT_HDR_SIZE + (512u << 10));
-	ck_assert_uint_eq(l.total_size, l.slots_off + 64 * l.slot_size);
+	ck_assert_uint_eq(l.total_size, l.slots_off + (uint64_t)DN_REGION_DEF_SLOTS * l.slot_size);
 	/* Areas in order, not overlapping, rings after the header. */
 	ck_assert_uint_ge(l.cmd_ring_off, sizeof(struct dn_region_hdr));
 	ck_assert_uint_ge(l.evt_ring_off, l.cmd_ring_off + sizeof(struct dn_ring_shared));
@@ -33,10 +34,12 @@ START_TEST(test_region_layout_default)
 	ck_assert_uint_ge(l.slots_off, l.evt_data_off + l.evt_size);
 	ck_assert_uint_eq(l.cmd_size % sizeof(struct dn_cmd), 0);
 	ck_assert_uint_eq(l.cmd_size & (l.cmd_size - 1), 0);
-	ck_assert_uint_ge(l.cmd_size / sizeof(struct dn_cmd), 8 * 64);
+	/* 8 records per slot, capped at 65,536 records (2 MiB a ring). */
+	ck_assert_uint_eq(l.cmd_size / sizeof(struct dn_cmd), 65536);
 	ck_assert_uint_eq(dn_region_slot_off(&l, 0), l.slots_off);
-	ck_assert_uint_eq(dn_region_slot_off(&l, 63), l.slots_off + 63 * l.slot_size);
-	ck_assert_uint_eq(dn_region_slot_off(&l, 64), 0);
+	ck_assert_uint_eq(dn_region_slot_off(&l, DN_REGION_DEF_SLOTS - 1),
+			  l.slots_off + (uint64_t)(DN_REGION_DEF_SLOTS - 1) * l.slot_size);
+	ck_assert_uint_eq(dn_region_slot_off(&l, DN_REGION_DEF_SLOTS), 0);
 }
 END_TEST
 
@@ -233,6 +236,144 @@ START_TEST(test_region_slot_rings_carry_data)
 }
 END_TEST
 
+/* ---- sparse regions and the slot table (issue 14) ---------------------- */
+
+/* Touch one byte per page of [p, p + n). */
+static void touch(uint8_t *p, size_t n)
+{
+	for (size_t o = 0; o < n; o += DN_REGION_PAGE)
+		p[o] = 0x5a;
+}
+
+START_TEST(test_region_default_layout_commits_only_what_is_touched)
+{
+	struct dn_region_layout l;
+	struct dn_region v;
+	ck_assert_int_eq(dn_region_layout(&l, DN_REGION_DEF_SLOTS, DN_REGION_DEF_RX,
+					  DN_REGION_DEF_TX), 0);
+	/* 16,384 slots of 516 KiB: about 8 GiB of address space ... */
+	ck_assert_uint_gt(l.total_size, 8ull << 30);
+	ck_assert_int_eq(dn_region_create(&v, &l, "test-region"), 0);
+	ck_assert_int_ge(v.memfd, 0);
+	/* ... and only the header and the record rings' index pages
+	 * committed: creating it touches no slot. */
+	ck_assert_uint_le(dn_region_committed(&v), 64u << 10);
+	/* Sealed: the app cannot shrink it under the daemon. */
+	ck_assert_int_eq(ftruncate(v.memfd, 4096), -1);
+	ck_assert_int_eq(errno, EPERM);
+	dn_region_destroy(&v);
+	ck_assert_int_eq(v.memfd, -1);
+}
+END_TEST
+
+START_TEST(test_region_freed_slot_pages_are_punched_out)
+{
+	struct dn_region_layout l;
+	struct dn_region v;
+	struct dn_slot_table t;
+	struct dn_ring rx, tx;
+	uint32_t slot;
+	ck_assert_int_eq(dn_region_layout(&l, 1024, 65536, 65536), 0);
+	ck_assert_int_eq(dn_region_create(&v, &l, "test-region"), 0);
+	ck_assert_int_eq(dn_slot_table_init(&t, l.nslots), 0);
+	/* The app's own mapping of the same memfd. */
+	uint8_t *app = mmap(NULL, l.total_size, PROT_READ | PROT_WRITE, MAP_SHARED, v.memfd, 0);
+	ck_assert_ptr_ne(app, MAP_FAILED);
+	uint64_t c0 = dn_region_committed(&v);
+
+	ck_assert_int_eq(dn_region_slot_get(&v, &t, 0, &slot), 0);
+	ck_assert_uint_eq(slot, 0);
+	/* Getting a slot commits its header page only. */
+	ck_assert_uint_eq(dn_region_committed(&v), c0 + DN_REGION_PAGE);
+	ck_assert_int_eq(dn_region_slot_rings(&v, slot, &rx, &tx), 0);
+	/* A few bytes each way: one page of each ring. */
+	ck_assert_uint_eq(dn_ring_write(&rx, "hello", 5), 5);
+	uint64_t off = dn_region_slot_off(&l, slot);
+	memcpy(app + off + DN_SLOT_HDR_SIZE + l.rx_size, "world", 5);
+	ck_assert_uint_eq(dn_region_committed(&v), c0 + 3 * DN_REGION_PAGE);
+	/* A full ring commits all its pages: the region grows with use. */
+	touch(app + off + DN_SLOT_HDR_SIZE + l.rx_size, l.tx_size);
+	ck_assert_uint_eq(dn_region_committed(&v), c0 + 2 * DN_REGION_PAGE + l.tx_size);
+
+	/* Released: every page of the slot goes back, and the app's mapping
+	 * reads zeros there (indices of an empty ring, no stale bytes). */
+	ck_assert_int_eq(dn_region_slot_put(&v, &t, slot), 0);
+	ck_assert_uint_eq(dn_region_committed(&v), c0);
+	ck_assert_uint_eq(app[off + DN_SLOT_HDR_SIZE], 0);
+	ck_assert_uint_eq(app[off + DN_SLOT_HDR_SIZE + l.rx_size], 0);
+	struct dn_slot_hdr *h = (struct dn_slot_hdr *)(app + off);
+	ck_assert_uint_eq(atomic_load(&h->rx.tail), 0);
+	/* Released twice, or never handed out: refused. */
+	ck_assert_int_eq(dn_region_slot_put(&v, &t, slot), EINVAL);
+	ck_assert_int_eq(dn_region_slot_put(&v, &t, 7), EINVAL);
+	ck_assert_int_eq(dn_region_slot_put(&v, &t, l.nslots), EINVAL);
+
+	munmap(app, l.total_size);
+	dn_slot_table_fini(&t);
+	dn_region_destroy(&v);
+}
+END_TEST
+
+START_TEST(test_region_slot_table_exhaustion_is_emfile)
+{
+	struct rfx f;
+	struct dn_slot_table t;
+	uint32_t a, b, c, d;
+	rfx_init(&f, 3);
+	ck_assert_int_eq(dn_slot_table_init(&t, 3), 0);
+	ck_assert_int_eq(dn_region_slot_get(&f.d, &t, 0, &a), 0);
+	ck_assert_int_eq(dn_region_slot_get(&f.d, &t, 0, &b), 0);
+	ck_assert_int_eq(dn_region_slot_get(&f.d, &t, 0, &c), 0);
+	ck_assert_uint_eq(a, 0);
+	ck_assert_uint_eq(b, 1);
+	ck_assert_uint_eq(c, 2);
+	ck_assert_uint_eq(t.used, 3);
+	ck_assert_int_eq(dn_region_slot_get(&f.d, &t, 0, &d), EMFILE);
+	/* A freed slot comes back first, with its indices zeroed even when
+	 * the app scribbled on them (no memfd here, so no punch). */
+	struct dn_slot_hdr *h = (struct dn_slot_hdr *)(f.base + dn_region_slot_off(&f.l, 1));
+	atomic_store(&h->tx.tail, 12345);
+	ck_assert_int_eq(dn_region_slot_put(&f.d, &t, 1), 0);
+	ck_assert_int_eq(dn_region_slot_get(&f.d, &t, 0, &d), 0);
+	ck_assert_uint_eq(d, 1);
+	ck_assert_uint_eq(atomic_load(&h->tx.tail), 0);
+	ck_assert_int_eq(dn_region_slot_get(&f.d, &t, 0, &d), EMFILE);
+	dn_slot_table_fini(&t);
+	rfx_fini(&f);
+}
+END_TEST
+
+START_TEST(test_region_commit_bound_is_enomem)
+{
+	struct dn_region_layout l;
+	struct dn_region v;
+	struct dn_slot_table t;
+	uint32_t s[8];
+	ck_assert_int_eq(dn_region_layout(&l, 8, 65536, 65536), 0);
+	ck_assert_int_eq(dn_region_create(&v, &l, "test-region"), 0);
+	ck_assert_int_eq(dn_slot_table_init(&t, l.nslots), 0);
+	uint64_t bound = dn_region_committed(&v) + 160u * 1024;
+	/* Two slots whose traffic filled both rings: 2 x 132 KiB committed. */
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(dn_region_slot_get(&v, &t, bound, &s[i]), 0);
+		touch(v.base + dn_region_slot_off(&l, s[i]), l.slot_size);
+	}
+	ck_assert_uint_gt(dn_region_committed(&v), bound);
+	/* Slots are left, memory is not. */
+	ck_assert_int_eq(dn_region_slot_get(&v, &t, bound, &s[2]), ENOMEM);
+	ck_assert_uint_eq(t.used, 2);
+	/* No bound: fine. */
+	ck_assert_int_eq(dn_region_slot_get(&v, &t, 0, &s[2]), 0);
+	ck_assert_int_eq(dn_region_slot_put(&v, &t, s[2]), 0);
+	/* A closed connection gives its memory back: new sockets again. */
+	ck_assert_int_eq(dn_region_slot_put(&v, &t, s[0]), 0);
+	ck_assert_uint_le(dn_region_committed(&v), bound);
+	ck_assert_int_eq(dn_region_slot_get(&v, &t, bound, &s[0]), 0);
+	dn_slot_table_fini(&t);
+	dn_region_destroy(&v);
+}
+END_TEST
+
 Suite *region_suite(void)
 {
 	Suite *s = suite_create("region");
@@ -244,6 +385,10 @@ Suite *region_suite(void)
 	tcase_add_test(tc, test_region_full_rings_count_lost);
 	tcase_add_test(tc, test_region_bad_commands_are_violations);
 	tcase_add_test(tc, test_region_slot_rings_carry_data);
+	tcase_add_test(tc, test_region_default_layout_commits_only_what_is_touched);
+	tcase_add_test(tc, test_region_freed_slot_pages_are_punched_out);
+	tcase_add_test(tc, test_region_slot_table_exhaustion_is_emfile);
+	tcase_add_test(tc, test_region_commit_bound_is_enomem);
 	suite_add_tcase(s, tc);
 	return s;
 }
