@@ -7,7 +7,7 @@ PKGS=(
 	build-essential pkg-config clang libclang-rt-14-dev
 	libdpdk-dev dpdk libconfig-dev libsystemd-dev check
 	iproute2 ethtool iputils-ping nftables tshark python3 python3-scapy
-	systemd man-db groff-base util-linux procps psmisc curl valgrind
+	systemd man-db groff-base util-linux procps psmisc curl valgrind wrk
 )
 
 missing=()

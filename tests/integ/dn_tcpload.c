@@ -4,7 +4,7 @@
  * --kernel, over plain kernel sockets, so a figure and its kernel baseline
  * come from one program.
  *
- *   dn_tcpload [--kernel] [-t SECS] MODE ARGS...
+ *   dn_tcpload [--kernel] [-t SECS] [-H FILE] MODE ARGS...
  *
  *   kserver ADDR PORT     (kernel only) echo on PORT, sink on PORT+1, one
  *                         epoll thread; prints "listening" when ready
@@ -16,7 +16,10 @@
  *                         64-byte reply checked, close
  *   conc ADDR PORT N      N connections open at the same time, each sends a
  *                         distinct 64-byte record; every reply is checked,
- *                         then all are closed
+ *                         then all are closed.  With -H FILE, after the
+ *                         first round it prints "idle N" and holds every
+ *                         connection open until FILE exists (memory
+ *                         measurements of idle connections)
  *
  * Echo servers answer each 64-byte record with the same record; the sink
  * counts bytes until the FIN, then sends the count (8 bytes, big endian)
@@ -47,6 +50,7 @@
 #define REC 64
 
 static int kernel_mode;
+static const char *hold_file; /* conc: hold idle connections until it exists */
 static int64_t deadline;     /* dillnet clock, ms */
 static int64_t deadline_ns;  /* CLOCK_MONOTONIC */
 
@@ -529,6 +533,17 @@ static int conc(const char *ip, int port, int n)
 			bad++;
 		}
 	}
+	if (hold_file) {
+		printf("idle %d\n", n);
+		fflush(stdout);
+		while (access(hold_file, F_OK) != 0) {
+			if (ns() > deadline_ns) {
+				fprintf(stderr, "dn_tcpload: %s did not appear in time\n", hold_file);
+				return 1;
+			}
+			usleep(50000);
+		}
+	}
 	/* A second round on all of them, then an orderly end. */
 	for (int i = 0; i < n; i++) {
 		rec_fill(out, (uint32_t)i, 3);
@@ -564,13 +579,15 @@ int main(int argc, char **argv)
 			kernel_mode = 1;
 		else if (strcmp(argv[i], "-t") == 0 && i + 1 < argc)
 			secs = atoi(argv[++i]);
+		else if (strcmp(argv[i], "-H") == 0 && i + 1 < argc)
+			hold_file = argv[++i];
 		else
 			break;
 	}
 	argc -= i;
 	argv += i;
 	if (argc < 2) {
-		fprintf(stderr, "usage: dn_tcpload [--kernel] [-t SECS] kserver ADDR PORT | aserver PORT [PORTFILE] |\n"
+		fprintf(stderr, "usage: dn_tcpload [--kernel] [-t SECS] [-H FILE] kserver ADDR PORT | aserver PORT [PORTFILE] |\n"
 			"       bulk ADDR PORT MB | rr ADDR PORT N | crr ADDR PORT N | conc ADDR PORT N\n");
 		return 2;
 	}
