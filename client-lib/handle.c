@@ -329,6 +329,16 @@ int dnl_handle_close(int s, int kind, int64_t deadline)
 			if (atomic_exchange(&h->busy[DNL_RECV], 1)) {
 				rc = -1;
 				e = EBUSY;
+			} else if (atomic_load(&h->broken[DNL_SEND]) ||
+				   atomic_load(&h->broken[DNL_RECV])) {
+				/* As libdill's ipc_close/tcp_close: after any
+				 * failed call on the handle the terminal
+				 * handshake cannot prove a clean end, so there
+				 * is none; the handle is released as by
+				 * hclose (the kind's release hook). */
+				rc = -1;
+				e = ECONNRESET;
+				atomic_store(&h->busy[DNL_RECV], 0);
 			} else {
 				rc = h->vt->close(h, deadline);
 				e = errno;

@@ -32,7 +32,8 @@
  *    (vt->cancel is called right after it does, to wake sleepers) and then
  *    fail with ECANCELED.
  *  - close: the orderly part of tcp_close/ipc_close; the handle is released
- *    afterwards whatever it returns.
+ *    afterwards whatever it returns.  It is not called when a direction is
+ *    broken: *_close then fails with ECONNRESET at once (libdill's rule).
  *  - release: free the kind's resources (not the memory of the object when
  *    it came from caller storage; the core frees it when DNL_H_FREE).  It
  *    runs once, when no other call is inside the object any more.  It is

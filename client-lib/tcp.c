@@ -715,14 +715,9 @@ static int conn_close(struct dnl_handle *h, int64_t deadline)
 {
 	struct tcp_conn *c = (struct tcp_conn *)h;
 	struct dnl_att *a = c->s.att;
-	if (!c->done && !atomic_load(&h->broken[DNL_SEND])) {
-		if (conn_done(h, deadline) < 0)
-			return -1;
-	}
-	if (atomic_load(&h->broken[DNL_RECV])) {
-		errno = ECONNRESET;
+	/* Neither direction is broken here (the core checked). */
+	if (!c->done && conn_done(h, deadline) < 0)
 		return -1;
-	}
 	int rxcmd = 0, rc;
 	for (;;) {
 		ssize_t r = rx_take(c, NULL, SIZE_MAX, &rxcmd);

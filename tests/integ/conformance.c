@@ -1143,6 +1143,57 @@ static void case_close(void)
 	}
 }
 
+/* ---- tcp_close after a failed call: ECONNRESET at once (libdill) --------- */
+
+static void case_closefail(void)
+{
+	/* A send that timed out (the sink never reads): the stream is cut,
+	 * so tcp_close does no handshake and fails with ECONNRESET at once,
+	 * where it used to wait for a FIN the sink never sends. */
+	int s = dial(P_SINK);
+	if (s >= 0) {
+		size_t big = 8u << 20;
+		void *buf = calloc(1, big);
+		int rc = bsend(s, buf, big, now() + 300);
+		int e = errno;
+		free(buf);
+		if (rc == -1 && e == ETIMEDOUT)
+			ok("bsend of 8 MiB to a sink that never reads -> ETIMEDOUT");
+		else
+			fail("bsend of 8 MiB to the sink -> %s", rc ? en(e) : "success");
+		int64_t t0 = now_us();
+		rc = tcp_close(s, now() + 3000);
+		e = errno;
+		double el = (double)(now_us() - t0) / 1000.0;
+		if (rc == -1 && e == ECONNRESET && el < 500)
+			ok("tcp_close after that failed bsend -> ECONNRESET in %.1f ms", el);
+		else
+			fail("tcp_close after a failed bsend -> %s in %.1f ms (want ECONNRESET at once)",
+			     rc ? en(e) : "0", el);
+		expect_err(hclose(s), EBADF, "the handle is released by that tcp_close");
+	}
+	/* A receive that timed out (deadline 0, the echo has nothing):
+	 * even though the echo peer would answer our FIN with its own. */
+	s = dial(P_ECHO);
+	if (s >= 0) {
+		char c;
+		expect_err(brecv(s, &c, 1, 0), ETIMEDOUT, "brecv with deadline 0 on a quiet echo");
+		expect_err(tcp_close(s, now() + 3000), ECONNRESET, "tcp_close after that brecv");
+		expect_err(hclose(s), EBADF, "the handle is released by that tcp_close");
+	}
+	/* EINVAL and EPIPE are not failures: a clean close still returns 0. */
+	s = dial(P_ECHO);
+	if (s >= 0) {
+		expect_err(bsendl(s, NULL, NULL, now() + 1000), EINVAL, "bsendl(NULL, NULL)");
+		int d = tcp_done(s, now() + 1000);
+		expect_err(bsend(s, "x", 1, now() + 1000), EPIPE, "bsend after tcp_done");
+		if (d == 0 && tcp_close(s, now() + 5000) == 0)
+			ok("tcp_close after EINVAL and EPIPE returns 0");
+		else
+			fail("tcp_close after EINVAL and EPIPE -> %s", en(errno));
+	}
+}
+
 /* ---- iolists -------------------------------------------------------------- */
 
 static void case_iolist(void)
@@ -1446,6 +1497,7 @@ static const struct tcase cases[] = {
 	{ "bufsizes", case_bufsizes },
 	{ "backpressure", case_backpressure },
 	{ "close", case_close },
+	{ "closefail", case_closefail },
 	{ "iolist", case_iolist },
 	{ "errno", case_errno },
 	/* epoll last: dillnet_pollfd switches the library into event-loop

@@ -804,6 +804,87 @@ START_TEST(test_ipc_close_ETIMEDOUT)
 }
 END_TEST
 
+/* libdill's ipc_close: after any failed call on the handle, close returns
+ * ECONNRESET (and releases the handle), even when the peer would complete
+ * the terminal handshake.  Before, a failed send was ignored and close
+ * returned 0 once the peer's EOF came. */
+START_TEST(test_ipc_close_after_failed_bsend_ECONNRESET)
+{
+	int s[2];
+	ck_assert_int_eq(ipc_pair(s), 0);
+	/* The peer goes away with nothing unread: our sends now fail, and
+	 * its hclose left a clean EOF on our receive side. */
+	ck_assert_int_eq(hclose(s[1]), 0);
+	ck_assert_int_eq(bsend(s[0], "x", 1, now() + 1000), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	errno = 0;
+	ck_assert_int_eq(ipc_close(s[0], now() + 1000), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_eq(hclose(s[0]), -1);   /* released all the same */
+	ck_assert_int_eq(errno, EBADF);
+}
+END_TEST
+
+START_TEST(test_ipc_close_after_bsend_ETIMEDOUT_ECONNRESET)
+{
+	int c, a;
+	struct ipc_opts o = { .ring_size = 4096 };
+	mkconn_opts(&c, &a, &o);
+	static char big[16384];
+	ck_assert_int_eq(bsend(c, big, sizeof(big), now() + 30), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	/* The peer ends its half cleanly: an orderly close could finish,
+	 * but the cut message makes it a failure. */
+	ck_assert_int_eq(ipc_done(a, now() + 1000), 0);
+	int64_t t0 = now();
+	ck_assert_int_eq(ipc_close(c, now() + 1000), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_lt(ms_since(t0), 100);   /* no handshake attempted */
+	/* The peer learns of the cut message too. */
+	static char sink[4096];
+	while (brecv(a, sink, sizeof(sink), now() + 1000) == 0)
+		;
+	ck_assert_int_eq(errno, ECONNRESET);
+	hclose(a);
+}
+END_TEST
+
+START_TEST(test_ipc_close_after_brecv_ETIMEDOUT_ECONNRESET)
+{
+	int s[2];
+	ck_assert_int_eq(ipc_pair(s), 0);
+	char b;
+	ck_assert_int_eq(brecv(s[0], &b, 1, 0), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_eq(ipc_done(s[1], now() + 1000), 0);
+	ck_assert_int_eq(ipc_close(s[0], now() + 1000), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_eq(hclose(s[0]), -1);
+	ck_assert_int_eq(errno, EBADF);
+	hclose(s[1]);
+}
+END_TEST
+
+/* What is not a failure does not count: EINVAL (nothing moved), EPIPE
+ * (a clean end), ipc_recvfd's EPROTO (bytes came first). */
+START_TEST(test_ipc_close_after_EINVAL_EPIPE_EPROTO_returns_0)
+{
+	int s[2];
+	ck_assert_int_eq(ipc_pair(s), 0);
+	ck_assert_int_eq(bsendl(s[0], NULL, NULL, 0), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(bsend(s[1], "d", 1, 0), 0);
+	ck_assert_int_eq(ipc_recvfd(s[0], 0), -1);
+	ck_assert_int_eq(errno, EPROTO);
+	ck_assert_int_eq(ipc_done(s[0], 0), 0);
+	ck_assert_int_eq(bsend(s[0], "x", 1, 0), -1);
+	ck_assert_int_eq(errno, EPIPE);
+	ck_assert_int_eq(ipc_done(s[1], 0), 0);
+	ck_assert_int_eq(ipc_close(s[0], now() + 1000), 0);   /* drops "d" */
+	hclose(s[1]);
+}
+END_TEST
+
 START_TEST(test_ipc_hclose_delivers)
 {
 	int c, a;
@@ -1624,6 +1705,10 @@ Suite *ipc_suite(void)
 	tcase_add_test(tc, test_ipc_half_close);
 	tcase_add_test(tc, test_ipc_clean_close);
 	tcase_add_test(tc, test_ipc_close_ETIMEDOUT);
+	tcase_add_test(tc, test_ipc_close_after_failed_bsend_ECONNRESET);
+	tcase_add_test(tc, test_ipc_close_after_bsend_ETIMEDOUT_ECONNRESET);
+	tcase_add_test(tc, test_ipc_close_after_brecv_ETIMEDOUT_ECONNRESET);
+	tcase_add_test(tc, test_ipc_close_after_EINVAL_EPIPE_EPROTO_returns_0);
 	tcase_add_test(tc, test_ipc_hclose_delivers);
 	tcase_add_test(tc, test_ipc_hclose_unread_resets);
 	tcase_add_test(tc, test_ipc_backpressure);

@@ -757,6 +757,27 @@ START_TEST(test_ids_fifo)
 }
 END_TEST
 
+/* mTCP's own close is close(2)-like and returns 0 on a stream that was
+ * reset (CloseStreamSocket: a stream already TCP_ST_CLOSED is destroyed
+ * and 0 returned), so mtcp_close keeps returning 0 after failed reads
+ * and writes, unlike libdill's tcp_close (ECONNRESET).  The id is freed
+ * all the same. */
+START_TEST(test_mtcp_close_after_failed_read_returns_0)
+{
+	mctx_t m = setup_ctx();
+	int c, s, l;
+	make_pair(m, &c, &s, &l);
+	ck_assert_int_eq(mtcp_abort(m, s), 0);
+	char buf[4];
+	ERRNO_IS(mtcp_read(m, c, buf, sizeof(buf)), ECONNRESET);   /* blocks until the RST */
+	ck_assert_int_eq(mtcp_write(m, c, "x", 1), -1);
+	ck_assert_int_eq(mtcp_close(m, c), 0);
+	ERRNO_IS(mtcp_close(m, c), EBADF);
+	mtcp_destroy_context(m);
+	mtcp_destroy();
+}
+END_TEST
+
 /* mtcp_bind asks the daemon, as bind(2) checks at once: a port the
  * policy refuses is EACCES and an address not the daemon's EADDRNOTAVAIL,
  * at the bind, and the socket stays unbound.  Address and port 0 need no
@@ -970,6 +991,7 @@ Suite *mtcp_suite(void)
 	tcase_add_test(tc, test_epoll_err_hup_and_connect);
 	tcase_add_test(tc, test_ids_and_options);
 	tcase_add_test(tc, test_ids_fifo);
+	tcase_add_test(tc, test_mtcp_close_after_failed_read_returns_0);
 	tcase_add_test(tc, test_bind_policy);
 	tcase_add_test(tc, test_conf);
 	tcase_add_test(tc, test_threads_and_signal);

@@ -695,6 +695,53 @@ START_TEST(test_reset)
 }
 END_TEST
 
+/* libdill's tcp_close: any failed call on the handle makes close fail
+ * with ECONNRESET at once, even when the peer would complete the
+ * handshake; the handle is released.  Before, a failed send was skipped
+ * and close returned 0 at the peer's FIN. */
+START_TEST(test_tcp_close_after_bsend_ETIMEDOUT_ECONNRESET)
+{
+	int c, s, ls;
+	make_pair(&c, &s, &ls);
+	static char big[3 * F_BUF];
+	ck_assert_int_eq(bsend(c, big, sizeof(big), now() + 30), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_eq(tcp_done(s, now() + 1000), 0);   /* peer's FIN */
+	int aborts0 = atomic_load(&fk->aborts);
+	int64_t t0 = now();
+	errno = 0;
+	ck_assert_int_eq(tcp_close(c, now() + 1000), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_lt(now() - t0, 100);
+	ck_assert_int_eq(hclose(c), -1);
+	ck_assert_int_eq(errno, EBADF);
+	/* The cut stream was aborted (RST), not closed with a FIN. */
+	for (int i = 0; i < 500 && atomic_load(&fk->aborts) == aborts0; i++)
+		usleep(1000);
+	ck_assert_int_eq(atomic_load(&fk->aborts), aborts0 + 1);
+	hclose(s);
+	hclose(ls);
+}
+END_TEST
+
+START_TEST(test_tcp_close_after_brecv_ETIMEDOUT_ECONNRESET)
+{
+	int c, s, ls;
+	make_pair(&c, &s, &ls);
+	char ch;
+	ck_assert_int_eq(brecv(c, &ch, 1, 0), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_eq(tcp_done(s, now() + 1000), 0);
+	errno = 0;
+	ck_assert_int_eq(tcp_close(c, now() + 1000), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_eq(hclose(c), -1);
+	ck_assert_int_eq(errno, EBADF);
+	hclose(s);
+	hclose(ls);
+}
+END_TEST
+
 /* A send cut in the middle corrupts the stream: the close aborts. */
 START_TEST(test_partial_send_aborts)
 {
@@ -1103,6 +1150,8 @@ Suite *tcp_client_suite(void)
 	tcase_add_test(tc, test_close_ETIMEDOUT);
 	tcase_add_test(tc, test_reset);
 	tcase_add_test(tc, test_partial_send_aborts);
+	tcase_add_test(tc, test_tcp_close_after_bsend_ETIMEDOUT_ECONNRESET);
+	tcase_add_test(tc, test_tcp_close_after_brecv_ETIMEDOUT_ECONNRESET);
 	tcase_add_test(tc, test_hclose_delivers);
 	tcase_add_test(tc, test_ECANCELED);
 	tcase_add_test(tc, test_ECANCELED_accept_connect);
