@@ -11,6 +11,7 @@
  */
 #include "config.h"
 #include "fault.h"
+#include "tcp.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -80,7 +81,14 @@ static const char *const dn_log_names[] = {
 	NULL
 };
 static const char *const dn_poll_names[] = { "adaptive", "busy", NULL };
-static const char *const dn_cc_names[] = { "cubic", "newreno", NULL };
+static const char *const dn_cc_names[] = {
+#define X(n, s) s,
+	DN_TCP_CCS(X)
+#undef X
+	NULL
+};
+_Static_assert((int)DN_CC_CUBIC == (int)DN_TCP_CC_CUBIC && (int)DN_CC_NEWRENO == (int)DN_TCP_CC_NEWRENO,
+	       "enum dn_cc_algo follows DN_TCP_CCS");
 
 #define FLD(f) .off = offsetof(struct dn_config, f), \
 	       .size = sizeof(((struct dn_config *)0)->f)
@@ -208,42 +216,17 @@ static const struct dn_item dn_items[] = {
 	POW2("apps.tx_buffer", apps.tx_buffer, 4096, 67108864, "262144",
 	     "transmit buffer per socket, bytes"),
 
-	ENUM("tcp.congestion_control", tcp.congestion_control, dn_cc_names,
-	     "\"cubic\"", "congestion control: cubic or newreno"),
-	INT("tcp.time_wait_s", tcp.time_wait_s, 1, 240, "60",
-	    "TIME-WAIT duration (2MSL), seconds"),
-	INT("tcp.initial_window", tcp.initial_window, 1, 64, "10",
-	    "initial congestion window, segments"),
-	INT("tcp.delayed_ack_ms", tcp.delayed_ack_ms, 0, 500, "40",
-	    "delayed-ACK timeout, milliseconds; 0 acks every segment"),
-	INT("tcp.keepalive_idle_s", tcp.keepalive_idle_s, 1, 86400, "7200",
-	    "idle seconds before the first keepalive probe"),
-	INT("tcp.keepalive_interval_s", tcp.keepalive_interval_s, 1, 3600, "75",
-	    "seconds between keepalive probes"),
-	INT("tcp.keepalive_count", tcp.keepalive_count, 1, 127, "9",
-	    "unanswered probes before the connection is dropped"),
-	INT("tcp.syn_backlog", tcp.syn_backlog, 1, 65535, "1024",
-	    "half-open connections kept per listener"),
-	BOOL("tcp.syn_cookies", tcp.syn_cookies, "true",
-	     "answer with SYN cookies when the backlog is full"),
-	INT("tcp.max_connections", tcp.max_connections, 1, 1048576, "131072",
-	    "connections in the whole daemon"),
-	INT("tcp.max_time_wait", tcp.max_time_wait, 0, 1048576, "16384",
-	    "TIME-WAIT entries in all; beyond it the oldest is recycled"),
-	INT("tcp.max_time_wait_per_uid", tcp.max_time_wait_per_uid, 0, 1048576, "4096",
-	    "TIME-WAIT entries charged to one uid; 0 = no per-uid cap"),
-	INT("tcp.max_orphans", tcp.max_orphans, 0, 1048576, "4096",
-	    "connections closed by their app and not finished, in all; beyond it the oldest is reset"),
-	INT("tcp.max_orphans_per_uid", tcp.max_orphans_per_uid, 0, 1048576, "1024",
-	    "such orphans charged to one uid; 0 = no per-uid cap"),
-	INT("tcp.orphan_retries", tcp.orphan_retries, 0, 255, "8",
-	    "retransmissions or zero-window probes an orphan makes before it is reset"),
-	INT("tcp.fin_timeout_s", tcp.fin_timeout_s, 1, 3600, "60",
-	    "seconds an orphan waits in FIN-WAIT-2 for the peer's FIN"),
-	INT("tcp.challenge_ack_limit", tcp.challenge_ack_limit, 0, 1000000, "1000",
-	    "challenge ACKs per second in all, randomized around it; 0 = no global budget"),
-	INT("tcp.invalid_ratelimit_ms", tcp.invalid_ratelimit_ms, 0, 60000, "500",
-	    "per connection, least milliseconds between challenge or out-of-window ACKs"),
+	/* The tcp group comes from the one list in tcp_settings.h. */
+#define TCP_ITEM_INT(name, sdef, lo, hi, doc) \
+	INT("tcp." #name, tcp.name, lo, hi, sdef, doc),
+#define TCP_ITEM_BOOL(name, sdef, lo, hi, doc) \
+	BOOL("tcp." #name, tcp.name, sdef, doc),
+#define TCP_ITEM_CC(name, sdef, lo, hi, doc) \
+	ENUM("tcp." #name, tcp.name, dn_cc_names, "\"" sdef "\"", doc),
+#define TCP_ITEM(kind, name, field, scale, def, lo, hi, doc) \
+	TCP_ITEM_##kind(name, #def, lo, hi, doc)
+	DN_TCP_SETTINGS(TCP_ITEM)
+#undef TCP_ITEM
 
 	BOOL("fault.enabled", fault.enabled, "false",
 	     "turn the fault injector on"),
@@ -1567,6 +1550,22 @@ static void dn_fault_dir_map(const struct dn_conf_fault_dir *in,
 	out->corrupt = in->corrupt;
 	out->rate_bytes_per_s = in->rate;
 	out->burst_bytes = in->burst;
+}
+
+/* Every value of the list fits its stack field (MAX * SCALE). */
+#define TCP_FITS(kind, name, field, scale, def, lo, hi, doc) \
+	_Static_assert((uint64_t)(hi) * (scale) <= \
+		       (uint64_t)(__typeof__(((struct dn_tcp_conf *)0)->field))~0ull, \
+		       "tcp." #name " does not fit dn_tcp_conf." #field);
+DN_TCP_SETTINGS(TCP_FITS)
+#undef TCP_FITS
+
+void dn_config_tcp_conf(const struct dn_config *c, struct dn_tcp_conf *t)
+{
+#define X(kind, name, field, scale, def, lo, hi, doc) \
+	t->field = (__typeof__(t->field))((uint64_t)c->tcp.name * (scale));
+	DN_TCP_SETTINGS(X)
+#undef X
 }
 
 void dn_config_fault(const struct dn_config *c, struct dn_fault_conf *out)

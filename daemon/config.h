@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include "log.h"
+#include "tcp_settings.h"
 
 #define DN_CONFIG_DEFAULT_PATH "/etc/dillnet/dillnetd.conf"
 
@@ -65,7 +66,12 @@ struct dn_conf_cidr {
 };
 
 enum dn_poll_mode { DN_POLL_ADAPTIVE, DN_POLL_BUSY };
+/* Same order as the stack's DN_TCP_CCS (checked in config.c). */
 enum dn_cc_algo { DN_CC_CUBIC, DN_CC_NEWRENO };
+/* Field types of the tcp group, by kind (tcp_settings.h). */
+#define DN_CONF_TCP_T_INT  uint32_t
+#define DN_CONF_TCP_T_BOOL bool
+#define DN_CONF_TCP_T_CC   enum dn_cc_algo
 
 struct dn_conf_fault_dir {
 	double loss;                  /* probabilities, 0..1 */
@@ -131,25 +137,11 @@ struct dn_config {
 		uint32_t rx_buffer;        /* per socket, power of two */
 		uint32_t tx_buffer;
 	} apps;
+	/* Generated from the one list of TCP settings (tcp_settings.h). */
 	struct {
-		enum dn_cc_algo congestion_control;
-		uint32_t time_wait_s;
-		uint32_t initial_window;   /* segments */
-		uint32_t delayed_ack_ms;   /* 0 = ack every segment */
-		uint32_t keepalive_idle_s;
-		uint32_t keepalive_interval_s;
-		uint32_t keepalive_count;
-		uint32_t syn_backlog;
-		bool syn_cookies;
-		uint32_t max_connections;
-		uint32_t max_time_wait;        /* 0 = no TIME-WAIT kept */
-		uint32_t max_time_wait_per_uid;/* 0 = no per-uid cap */
-		uint32_t max_orphans;
-		uint32_t max_orphans_per_uid;  /* 0 = no per-uid cap */
-		uint32_t orphan_retries;
-		uint32_t fin_timeout_s;
-		uint32_t challenge_ack_limit;  /* 0 = no global budget */
-		uint32_t invalid_ratelimit_ms;
+#define DN_X(kind, name, field, scale, def, lo, hi, doc) DN_CONF_TCP_T_##kind name;
+		DN_TCP_SETTINGS(DN_X)
+#undef DN_X
 	} tcp;
 	struct {
 		bool enabled;
@@ -195,6 +187,12 @@ void dn_config_print(const struct dn_config *c, FILE *f);
  * all-zero direction passes frames straight through). */
 struct dn_fault_conf;
 void dn_config_fault(const struct dn_config *c, struct dn_fault_conf *out);
+
+/* The tcp group onto the stack's TCP settings (daemon/stack/tcp.h): every
+ * setting of tcp_settings.h, converted to the stack's units; the stack's
+ * other settings are left as they are. */
+struct dn_tcp_conf;
+void dn_config_tcp_conf(const struct dn_config *c, struct dn_tcp_conf *t);
 
 /* Resolve a group (name or gid) to a gid.  0, or -1 with a message. */
 int dn_config_group_gid(const struct dn_conf_group *g, gid_t *gid,

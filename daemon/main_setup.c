@@ -123,24 +123,7 @@ static void tcp_configure(struct dn_daemon *d)
 	struct dn_tcp_conf *t = &d->st.tcp.conf;
 	uint8_t key[16];
 
-	t->cc = c->tcp.congestion_control == DN_CC_NEWRENO ? DN_TCP_CC_NEWRENO : DN_TCP_CC_CUBIC;
-	t->time_wait_us = (uint64_t)c->tcp.time_wait_s * 1000000u;
-	t->init_cwnd_segs = (uint16_t)c->tcp.initial_window;
-	t->delack_us = (uint64_t)c->tcp.delayed_ack_ms * 1000u;
-	t->keepalive_idle_us = (uint64_t)c->tcp.keepalive_idle_s * 1000000u;
-	t->keepalive_intvl_us = (uint64_t)c->tcp.keepalive_interval_s * 1000000u;
-	t->keepalive_probes = (uint8_t)(c->tcp.keepalive_count > 255 ? 255 : c->tcp.keepalive_count);
-	t->syn_backlog_max = (uint16_t)(c->tcp.syn_backlog > 65535 ? 65535 : c->tcp.syn_backlog);
-	t->syncookies = c->tcp.syn_cookies ? 1 : 0;
-	t->max_conns = c->tcp.max_connections;
-	t->max_tw = c->tcp.max_time_wait;
-	t->max_tw_per_uid = c->tcp.max_time_wait_per_uid;
-	t->max_orphans = c->tcp.max_orphans;
-	t->max_orphans_per_uid = c->tcp.max_orphans_per_uid;
-	t->orphan_retries = (uint8_t)c->tcp.orphan_retries;
-	t->fin_wait_2_us = (uint64_t)c->tcp.fin_timeout_s * 1000000u;
-	t->challenge_ack_limit = c->tcp.challenge_ack_limit;
-	t->invalid_ratelimit_us = (uint64_t)c->tcp.invalid_ratelimit_ms * 1000u;
+	dn_config_tcp_conf(c, t);
 	/* A connection the app closed must not hold the app's socket and
 	 * rings through TIME-WAIT: short connections would run out of them. */
 	t->tw_release = 1;

@@ -156,46 +156,34 @@ int dn_tcp_init(struct dn_stack *st)
 	struct dn_tcp *t = &st->tcp;
 	memset(t, 0, sizeof(*t));
 	struct dn_tcp_conf *c = &t->conf;
+	/* The settings dillnetd.conf can change: the defaults of the one
+	 * list (tcp_settings.h), the same the daemon starts with. */
+#define DN_X(kind, name, field, scale, def, lo, hi, doc) \
+	c->field = (__typeof__(c->field))DN_TCPSET_DEF_##kind(def, scale);
+	DN_TCP_SETTINGS(DN_X)
+#undef DN_X
+	/* The rest are fixed. */
 	c->mss_cap = 1460;
-	c->init_cwnd_segs = 10;
-	c->time_wait_us = 60000000ull;
-	c->fin_wait_2_us = 60000000ull;
-	c->delack_us = 40000;
 	c->rto_init_us = 1000000;
 	c->rto_min_us = 200000;
 	c->rto_max_us = 60000000ull;
 	c->syn_retries = 6;
 	c->max_retries = 15;
 	c->keepalive = 0;
-	c->keepalive_probes = 9;
-	c->keepalive_idle_us = 7200ull * 1000000;
-	c->keepalive_intvl_us = 75ull * 1000000;
-	c->cc = DN_TCP_CC_CUBIC;
 	c->sack = 1;
 	c->timestamps = 1;
 	c->wscale = 1;
-	c->syncookies = 1;
 	c->nodelay = 0;
-	c->challenge_ack_limit = 1000;
-	c->invalid_ratelimit_us = 500000;
-	c->max_tw = 16384;
-	c->max_tw_per_uid = 0;
-	c->max_orphans = 4096;
-	c->max_orphans_per_uid = 0;
-	c->orphan_retries = 8;
-	c->max_conns = 16384;
-	c->syn_backlog_max = 1024;
 	c->eph_lo = 32768;
 	c->eph_hi = 60999;
 	c->passive_rx_max = 1u << 20;
 	c->rack = 1;
 	c->tlp = 1;
 
-	/* Sized for the default max_conns; it doubles as connections come
-	 * (hash_grow), so a larger configured limit costs nothing up front. */
-	uint32_t bits = 1;
-	while ((1u << bits) < c->max_conns)
-		bits++;
+	/* 16,384 buckets to start, whatever max_conns says; the table
+	 * doubles as connections come (hash_grow), so a large limit costs
+	 * nothing up front. */
+	uint32_t bits = 14;
 	t->ht = calloc((size_t)1 << bits, sizeof(*t->ht));
 	if (!t->ht) {
 		errno = ENOMEM;

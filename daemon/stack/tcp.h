@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tcp_settings.h"
+
 struct dn_stack;
 struct dn_ip4_info;
 struct dn_ring;
