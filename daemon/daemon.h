@@ -46,6 +46,9 @@ void dn_daemon_stop(struct dn_daemon *d);
 /* One received frame: through the fault injector when on, then the stack;
  * the frame is released in every case. */
 void dn_daemon_rx_frame(struct dn_daemon *d, void *h, const uint8_t *data, uint16_t len);
+/* One port Rx burst: the stack sends the ACKs it owes once, at the end. */
+void dn_daemon_rx_burst(struct dn_daemon *d, void **h, const uint8_t **data,
+			const uint16_t *len, unsigned n);
 /* Run due timers (stack, fault injector); microseconds to the next one. */
 uint64_t dn_daemon_timers(struct dn_daemon *d);
 void dn_daemon_apply_fault(struct dn_daemon *d, const struct dn_config *c);

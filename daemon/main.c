@@ -147,8 +147,7 @@ static void poll_loop(struct dn_daemon *d)
 		uint64_t now = mono_us();
 		d->st.now_us = now;
 		unsigned n = dn_port_rx(d->port, h, data, len, 64);
-		for (unsigned i = 0; i < n; i++)
-			dn_daemon_rx_frame(d, h[i], data[i], len[i]);
+		dn_daemon_rx_burst(d, h, data, len, n);
 		unsigned cmds = d->apps ? dn_apps_poll(d->apps) : 0;
 		uint64_t next_timer = dn_daemon_timers(d);
 		dn_port_flush(d->port);
@@ -199,8 +198,7 @@ static void poll_loop(struct dn_daemon *d)
 					dn_port_intr_disarm(d->port);
 					if (d->apps)
 						dn_apps_cancel_sleep(d->apps);
-					for (unsigned i = 0; i < m; i++)
-						dn_daemon_rx_frame(d, h[i], data[i], len[i]);
+					dn_daemon_rx_burst(d, h, data, len, m);
 					last_work = now;
 					continue;
 				}

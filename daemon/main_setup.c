@@ -50,6 +50,17 @@ void dn_daemon_rx_frame(struct dn_daemon *d, void *h, const uint8_t *data, uint1
 	dn_fault_rx(&d->fault, h, (uint8_t *)data, len);
 }
 
+void dn_daemon_rx_burst(struct dn_daemon *d, void **h, const uint8_t **data,
+			const uint16_t *len, unsigned n)
+{
+	if (!n)
+		return;
+	dn_stack_rx_begin(&d->st);
+	for (unsigned i = 0; i < n; i++)
+		dn_daemon_rx_frame(d, h[i], data[i], len[i]);
+	dn_stack_rx_end(&d->st);
+}
+
 static void rx_deliver(void *ctx, void *frame, uint8_t *data, uint16_t len)
 {
 	struct dn_daemon *d = ctx;

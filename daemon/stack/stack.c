@@ -76,6 +76,16 @@ void dn_stack_input(struct dn_stack *st, const uint8_t *data, size_t len)
 	dn_eth_input(st, data, len);
 }
 
+void dn_stack_rx_begin(struct dn_stack *st)
+{
+	dn_tcp_rx_begin(st);
+}
+
+void dn_stack_rx_end(struct dn_stack *st)
+{
+	dn_tcp_rx_end(st);
+}
+
 uint64_t dn_stack_poll(struct dn_stack *st)
 {
 	uint64_t arp = dn_arp_poll(st);

@@ -61,6 +61,12 @@ void dn_stack_fini(struct dn_stack *st);
  * returning (payload it needs is copied). */
 void dn_stack_input(struct dn_stack *st, const uint8_t *data, size_t len);
 
+/* Frames of one receive burst (a port's Rx batch) go between these two:
+ * ACKs owed for in-order data are sent once at the end (tcp.c).  Input
+ * outside a begin/end pair is answered frame by frame. */
+void dn_stack_rx_begin(struct dn_stack *st);
+void dn_stack_rx_end(struct dn_stack *st);
+
 /* Run timers due at st->now_us (ARP aging and retries, TCP timers).
  * Returns the number of microseconds until the next timer, or UINT64_MAX
  * when none is pending, so an idle poll loop knows how long it may sleep. */

@@ -237,6 +237,56 @@ void dn_tcp_fini(struct dn_stack *st)
 	t->ht = NULL;
 }
 
+/* ---- Rx bursts: one ACK per burst -------------------------------------
+ * The daemon hands the stack the frames of one port Rx burst (up to 64)
+ * between dn_tcp_rx_begin and dn_tcp_rx_end.  RFC 9293 3.8.6.3 and RFC
+ * 1122 4.2.3.2 want an ACK for at least every second full-sized segment;
+ * inside a burst that ACK is sent at the burst's end, microseconds later,
+ * and covers every segment of the burst (what a GRO/LRO receiver does), so
+ * a burst of in-order data costs one ACK instead of one per two segments,
+ * and the sender processes one ACK instead of many.  Everything that must
+ * be answered at once still is (out-of-order data, a hole filled, a FIN,
+ * a full receive ring, window probes: they set DN_TCPF_ACK_NOW), and an
+ * ACK never waits for more than DN_TCP_BURST_ACK_SEGS segments. */
+
+bool dn_tcp_ack_at_burst_end(struct dn_tcp_conn *c)
+{
+	struct dn_tcp *t = &c->st->tcp;
+	if (!t->in_burst || c->unacked_segs >= DN_TCP_BURST_ACK_SEGS)
+		return false;
+	if (c->flags & DN_TCPF_ACK_BURST)
+		return true;
+	if (t->nackq >= DN_TCP_ACKQ_MAX)
+		return false;
+	t->ackq[t->nackq++] = c;
+	c->flags |= DN_TCPF_ACK_BURST;
+	return true;
+}
+
+void dn_tcp_rx_begin(struct dn_stack *st)
+{
+	st->tcp.in_burst = true;
+}
+
+void dn_tcp_rx_end(struct dn_stack *st)
+{
+	struct dn_tcp *t = &st->tcp;
+	t->in_burst = false;
+	dn_tcp_enter(st);
+	for (uint16_t i = 0; i < t->nackq; i++) {
+		struct dn_tcp_conn *c = t->ackq[i];
+		/* The flag goes when any segment carries the ACK (conn_emit);
+		 * an entry without it is spent (or a repeat). */
+		if (!c || !(c->flags & DN_TCPF_ACK_BURST))
+			continue;
+		c->flags &= ~DN_TCPF_ACK_BURST;
+		if (!(c->flags & DN_TCPF_FREED))
+			dn_tcp_send_ack(c);
+	}
+	t->nackq = 0;
+	dn_tcp_leave(st);
+}
+
 /* ---- reentrancy: upcalls may call back into the API (and close the
  * connection being processed), so frees are deferred to the outermost
  * entry point. ------------------------------------------------------- */
@@ -470,6 +520,10 @@ static void conn_free_now(struct dn_tcp_conn *c)
 	if (c->state == DN_TCP_LISTEN)
 		listener_unlink(c);
 	dn_tcp_hash_remove(c);
+	/* Entries stay after an ACK went out early (flag cleared). */
+	for (uint16_t i = 0; i < t->nackq; i++)
+		if (t->ackq[i] == c)
+			t->ackq[i] = NULL;
 	child_detach(c);
 	dn_tcp_timer_clear_all(c);
 	if (c->aprev)

@@ -318,6 +318,12 @@ struct dn_tcp_wheel {
 	uint32_t nfar;               /* of which on the far list */
 };
 
+/* Rx bursts: connections whose ACK waits for the burst's end, at most;
+ * and how many in-order segments one such ACK may cover (a stretch ACK no
+ * larger than a 64 KiB GRO/LRO aggregate of 1460-byte segments). */
+#define DN_TCP_ACKQ_MAX 64
+#define DN_TCP_BURST_ACK_SEGS 44
+
 struct dn_tcp {
 	struct dn_tcp_conf conf;
 	const struct dn_tcp_upcalls *up;
@@ -331,6 +337,12 @@ struct dn_tcp {
 	uint32_t ht_count;
 	uint8_t ht_bits;
 	uint64_t hkey[4];
+
+	/* Inside an Rx burst; connections owing an ACK at its end (entries
+	 * of connections freed meanwhile are NULL). */
+	bool in_burst;
+	uint16_t nackq;
+	struct dn_tcp_conn *ackq[DN_TCP_ACKQ_MAX];
 	uint32_t nconns;
 	/* Listeners by local port. */
 	struct dn_tcp_conn *listen[DN_TCP_LISTEN_BUCKETS];
@@ -380,6 +392,9 @@ void dn_tcp_icmp_error(struct dn_stack *st, uint8_t type, uint8_t code,
 		       const uint8_t *quoted_ip, size_t len);
 /* Timers; returns microseconds to the next one or UINT64_MAX. */
 uint64_t dn_tcp_poll(struct dn_stack *st);
+/* Rx bursts (see dn_stack_rx_begin in stack.h). */
+void dn_tcp_rx_begin(struct dn_stack *st);
+void dn_tcp_rx_end(struct dn_stack *st);
 
 /* ---- socket API for the app manager ---- */
 /* Listen on ip:port (ip 0: any local address; port 0: pick one, see

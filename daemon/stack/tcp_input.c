@@ -976,8 +976,14 @@ static void conn_input(struct dn_tcp_conn *c, struct dn_tcp_seg *s)
 				/* Delayed ACK: at least every second full
 				 * segment (RFC 5681 4.2), else within
 				 * delack_us (< 500 ms, RFC 9293 3.8.6.3). */
-				if (++c->unacked_segs >= 2 || readable < s->len)
-					c->flags |= DN_TCPF_ACK_NOW;
+				if (++c->unacked_segs >= 2 || readable < s->len) {
+					/* Inside an Rx burst the ACK goes
+					 * out once at its end (tcp.c); a
+					 * full receive ring answers now. */
+					if (readable < s->len ||
+					    !dn_tcp_ack_at_burst_end(c))
+						c->flags |= DN_TCPF_ACK_NOW;
+				}
 				else if (!dn_tcp_timer_on(c, DN_TCP_T_DELACK))
 					dn_tcp_timer_set(c, DN_TCP_T_DELACK,
 							 cf->delack_us);

@@ -89,6 +89,7 @@ struct dn_tcp_range { uint32_t start, end; };
 #define DN_TCPF_LOSS        0x100000 /* after RTO: go-back-N */
 #define DN_TCPF_OWNED       0x200000 /* the owner holds a handle */
 #define DN_TCPF_RXT_MARK    0x400000 /* rxt_mark valid */
+#define DN_TCPF_ACK_BURST   0x800000 /* on tcp.ackq: ACK at the Rx burst's end */
 
 /* RACK-TLP (RFC 8985, tcp_rack.c): a log of transmissions with their
  * times, one record per segment sent (allocated with the first one). */
@@ -247,6 +248,10 @@ struct dn_tcp_conn *dn_tcp_lookup_listener(struct dn_stack *st,
 struct dn_tcp_conn *dn_tcp_conn_alloc(struct dn_stack *st);
 void dn_tcp_hash_insert(struct dn_tcp_conn *c);
 void dn_tcp_hash_remove(struct dn_tcp_conn *c);
+/* Inside an Rx burst (dn_stack_rx_begin/end): queue c's owed ACK for the
+ * burst's end.  False when it must go now (no burst, queue full, or
+ * DN_TCP_BURST_ACK_SEGS segments unacknowledged). */
+bool dn_tcp_ack_at_burst_end(struct dn_tcp_conn *c);
 void dn_tcp_set_state(struct dn_tcp_conn *c, int state);
 /* The connection is finished from TCP's side: CLOSED, upcalls done; frees
  * it if the owner has let go (orphan) or it never had an owner. */

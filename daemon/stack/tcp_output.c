@@ -207,7 +207,7 @@ static int conn_emit(struct dn_tcp_conn *c, uint32_t seq, uint8_t flags,
 		c->last_ack_sent = c->rcv_nxt;
 		c->unacked_segs = 0;
 		dn_tcp_timer_clear(c, DN_TCP_T_DELACK);
-		c->flags &= ~DN_TCPF_ACK_NOW;
+		c->flags &= ~(DN_TCPF_ACK_NOW | DN_TCPF_ACK_BURST);
 	}
 	c->st->l3.tx_src = c->uid;   /* ARP charges unresolved work to it */
 	int e = emit(c->st, c->laddr, c->faddr, c->lport, c->fport, &o);
@@ -695,7 +695,7 @@ ack:
 	     c->state == DN_TCP_FIN_WAIT_2)) {
 		uint32_t cur = DN_SEQ_GT(c->rcv_adv, c->rcv_nxt) ?
 			       c->rcv_adv - c->rcv_nxt : 0;
-		if (dn_tcp_rcv_window(c) > cur)
+		if (dn_tcp_rcv_window(c) > cur && !dn_tcp_ack_at_burst_end(c))
 			dn_tcp_send_ack(c);
 	}
 }

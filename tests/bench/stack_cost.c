@@ -109,17 +109,24 @@ static const struct dn_stack_io io = {
 	.release = io_release,
 };
 
-/* Hand every frame `from` sent to `to`. */
+/* Hand every frame `from` sent to `to`, in bursts of up to 64 between
+ * dn_stack_rx_begin/end as the daemon's poll loop does with a port Rx
+ * burst (daemon/main.c). */
+#define RX_BURST 64
 static void deliver(struct side *from, struct side *to)
 {
 	struct frame *f = from->q_head;
 	from->q_head = from->q_tail = NULL;
+	to->st.now_us = now_us;
 	while (f) {
-		struct frame *n = f->next;
-		to->st.now_us = now_us;
-		dn_stack_input(&to->st, f->data, f->len);
-		io_release(NULL, f);
-		f = n;
+		dn_stack_rx_begin(&to->st);
+		for (int i = 0; f && i < RX_BURST; i++) {
+			struct frame *n = f->next;
+			dn_stack_input(&to->st, f->data, f->len);
+			io_release(NULL, f);
+			f = n;
+		}
+		dn_stack_rx_end(&to->st);
 	}
 }
 

@@ -563,7 +563,20 @@ static void trace_pkt(struct sim *m, const struct sim_pkt *p)
 		l4 >= doff ? l4 - doff : 0, dn_get16(t + 14));
 }
 
+/* Everything due at once is one receive burst per side, as a port Rx
+ * burst in the daemon (ACKs owed go out at its end). */
+static void deliver_due_burst(struct sim *m);
+
 static void deliver_due(struct sim *m)
+{
+	dn_stack_rx_begin(&m->s[0].st);
+	dn_stack_rx_begin(&m->s[1].st);
+	deliver_due_burst(m);
+	dn_stack_rx_end(&m->s[0].st);
+	dn_stack_rx_end(&m->s[1].st);
+}
+
+static void deliver_due_burst(struct sim *m)
 {
 	for (;;) {
 		int best = -1;
