@@ -981,9 +981,11 @@ static int connect_impl(const char *addr, const struct ipc_opts *opts,
 	s = dnl_handle_reserve(&c->h, &conn_vt, mem ? 0 : DNL_H_FREE);
 	if (s < 0)
 		goto fail;
-	/* A non-blocking AF_LOCAL connect either completes at once or fails
-	 * with EAGAIN when the listener's backlog is full; there is no
-	 * EINPROGRESS, so retry in small steps until the deadline. */
+	/* A non-blocking AF_LOCAL connect either completes at once (the
+	 * listener's backlog had room; nobody needs to accept yet) or fails
+	 * with EAGAIN when the backlog is full; there is no EINPROGRESS, so
+	 * retry in small steps until the deadline, which is what a blocking
+	 * connect(2) on a full backlog waits for. */
 	while (connect(c->sock, (struct sockaddr *)&su, sizeof(su)) < 0) {
 		if (errno == EPROTOTYPE)
 			errno = ECONNREFUSED;   /* a datagram socket: no listener */
@@ -1032,7 +1034,10 @@ static int connect_impl(const char *addr, const struct ipc_opts *opts,
 	cm->cmsg_type = SCM_RIGHTS;
 	cm->cmsg_len = CMSG_LEN(sizeof(fds));
 	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
-	/* A fresh socket's buffer always has room for this small message. */
+	/* A fresh socket's buffer always has room for this small message,
+	 * and an AF_LOCAL stream takes data before the peer is accepted: it
+	 * waits in the listener's queue with the connection.  EPIPE (or
+	 * ECONNRESET) means the listener went away since connect(). */
 	if (sendmsg(c->sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) !=
 	    (ssize_t)sizeof(hello)) {
 		if (errno == EPIPE || errno == EAGAIN)
@@ -1041,30 +1046,11 @@ static int connect_impl(const char *addr, const struct ipc_opts *opts,
 	}
 	close(memfd);
 	memfd = -1;
-
-	struct dnl_ipc_ack ack;
-	size_t got = 0;
-	while (got < sizeof(ack)) {
-		ssize_t n = recv(c->sock, (char *)&ack + got, sizeof(ack) - got,
-				 MSG_DONTWAIT);
-		if (n > 0) {
-			got += (size_t)n;
-			continue;
-		}
-		if (n == 0) {
-			errno = ECONNRESET;   /* acceptor hung up */
-			goto fail;
-		}
-		if (errno != EAGAIN && errno != EINTR)
-			goto fail;
-		if (setup_wait(c->sock, efd_wait_rx(c), &c->h, deadline) < 0)
-			goto fail;
-	}
-	if (ack.magic != DNL_IPC_MAGIC || ack.status != 0) {
-		/* The listener turned the set-up down (or is not ours). */
-		errno = ECONNREFUSED;
-		goto fail;
-	}
+	/* Connected, as connect(2) is once the listener's backlog took us:
+	 * no wait for ipc_accept.  Bytes sent from now on wait in the ring
+	 * until the acceptor maps it; if the listener closes without
+	 * accepting, the kernel hangs up our socket and the calls on the
+	 * handle fail with ECONNRESET. */
 	dnl_handle_publish(&c->h);
 	return s;
 fail:
@@ -1181,7 +1167,6 @@ static int accept_handshake(struct ipc_conn *c, struct ipc_listener *l,
 			return -1;
 		}
 	}
-	int status = EPROTO;
 	if (n != (ssize_t)sizeof(hello) || nfds != 1 + DNL_IPC_NEFD ||
 	    hello.magic != DNL_IPC_MAGIC || hello.version != DNL_IPC_VERSION)
 		goto bad;
@@ -1201,10 +1186,8 @@ static int accept_handshake(struct ipc_conn *c, struct ipc_listener *l,
 	for (int i = 0; i < DNL_IPC_NEFD; i++)
 		if (!is_eventfd(fds[1 + i]))
 			goto bad;
-	status = ENOMEM;
 	if (region_map(c, memfd, len) < 0)
 		goto bad;
-	status = EPROTO;
 	if (conn_attach(c, hello.ring_size) < 0)
 		goto bad;
 	for (int i = 0; i < DNL_IPC_NEFD; i++) {
@@ -1214,17 +1197,10 @@ static int accept_handshake(struct ipc_conn *c, struct ipc_listener *l,
 		fcntl(c->efd[i], F_SETFL, O_NONBLOCK);
 	}
 	close(memfd);
-	status = 0;
-bad:;
-	struct dnl_ipc_ack ack = { DNL_IPC_MAGIC, status };
-	ssize_t w = send(c->sock, &ack, sizeof(ack), MSG_DONTWAIT | MSG_NOSIGNAL);
-	if (status == 0 && w == (ssize_t)sizeof(ack))
-		return 0;
-	if (status == 0) {
-		/* Our eventfds are in c->efd now; the caller frees them. */
-		errno = EPROTO;
-		return -1;
-	}
+	return 0;
+bad:
+	/* No answer: the connector is connected already and learns of the
+	 * refusal from the hang-up (ECONNRESET on its next call). */
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
 	errno = EPROTO;

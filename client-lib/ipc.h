@@ -3,9 +3,14 @@
  *
  * A connection starts as an AF_LOCAL stream socket.  The connecting side
  * creates the shared region (a sealed memfd) and four eventfds and sends
- * them in one HELLO message with SCM_RIGHTS; the accepting side checks
- * everything it got, maps the region and answers with an ACK.  From then on
- * bytes move through the two rings in the region and the socket carries only
+ * them in one HELLO message with SCM_RIGHTS, right after connect(2) and
+ * before anyone accepts (an AF_LOCAL stream queues data for a connection
+ * still in the listener's backlog), and is connected from then on: like
+ * connect(2), ipc_connect does not wait for ipc_accept, and its bytes wait
+ * in the ring.  The accepting side finishes the set-up when it takes the
+ * connection: it reads HELLO, checks everything it got and maps the region.
+ * There is no answer; an acceptor that refuses a HELLO hangs up, which the
+ * connector sees as ECONNRESET.  After HELLO the socket carries only
  * ipc_sendfd() messages; its hang-up tells either side at once that the
  * other one is gone.
  *
@@ -27,7 +32,7 @@
 #include "dn_ring.h"
 
 #define DNL_IPC_MAGIC 0x444e4950u      /* "DNIP" */
-#define DNL_IPC_VERSION 1u
+#define DNL_IPC_VERSION 2u          /* 2: no ACK, connect does not wait */
 #define DNL_IPC_HDR 4096u
 #define DNL_IPC_NEFD 4
 
@@ -48,11 +53,6 @@ struct dnl_ipc_hello {
 	uint32_t magic;
 	uint32_t version;
 	uint32_t ring_size[2];
-};
-
-struct dnl_ipc_ack {
-	uint32_t magic;
-	int32_t status;             /* 0 or an errno value */
 };
 
 /* One ipc_sendfd(): the byte position in the sender's stream where the

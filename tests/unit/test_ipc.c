@@ -150,6 +150,26 @@ static int in_child(int (*fn)(void *), void *arg)
 	return WEXITSTATUS(st);
 }
 
+/* Fill path's listener backlog with raw non-blocking AF_LOCAL connects
+ * until the kernel says EAGAIN; returns how many it took (fds in fd[]). */
+static int fill_backlog(const char *path, int *fd, int max)
+{
+	struct sockaddr_un su = { .sun_family = AF_LOCAL };
+	strcpy(su.sun_path, path);
+	int n = 0;
+	while (n < max) {
+		int f = socket(AF_LOCAL, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		ck_assert_int_ge(f, 0);
+		if (connect(f, (struct sockaddr *)&su, sizeof(su)) < 0) {
+			ck_assert_int_eq(errno, EAGAIN);
+			close(f);
+			break;
+		}
+		fd[n++] = f;
+	}
+	return n;
+}
+
 /* ---- ipc_connect errors --------------------------------------------- */
 
 static int connect_as_nobody(void *arg)
@@ -168,9 +188,9 @@ static int connect_as_nobody_ok(void *arg)
 	const char *p = arg;
 	if (setgid(65534) < 0 || setuid(65534) < 0)
 		return 100;
-	/* Reaches the listener (nobody accepts): ETIMEDOUT, not EACCES. */
+	/* Reaches the listener: connected (nobody needs to accept). */
 	int s = ipc_connect(p, now() + 50);
-	return s < 0 && errno == ETIMEDOUT ? 0 : 104;
+	return s >= 0 && hclose(s) == 0 ? 0 : 104;
 }
 
 START_TEST(test_ipc_connect_EACCES)
@@ -290,8 +310,12 @@ START_TEST(test_ipc_connect_ETIMEDOUT)
 {
 	char p[PATH_MAX];
 	tpath(p, sizeof(p), "slow");
-	int l = ipc_listen(p, 8);   /* never accepts */
+	int l = ipc_listen(p, 0);   /* never accepts */
 	ck_assert_int_ge(l, 0);
+	/* Connect waits only when the listener's backlog is full. */
+	int fd[16];
+	int nfill = fill_backlog(p, fd, 16);
+	ck_assert_int_ge(nfill, 1);
 	int64_t dl = now() + 100;
 	ck_assert_int_eq(ipc_connect(p, dl), -1);
 	ck_assert_int_eq(errno, ETIMEDOUT);
@@ -312,6 +336,8 @@ START_TEST(test_ipc_connect_ETIMEDOUT)
 	ck_assert_int_eq(errno, ETIMEDOUT);
 	ck_assert_int_le(ms_since(t0), 5);
 	hclose(l);
+	for (int i = 0; i < nfill; i++)
+		close(fd[i]);
 }
 END_TEST
 
@@ -373,10 +399,16 @@ START_TEST(test_ipc_connect_ECANCELED)
 {
 	char p[PATH_MAX];
 	tpath(p, sizeof(p), "cancel");
-	int l = ipc_listen(p, 8);   /* never accepts: connect blocks */
+	int l = ipc_listen(p, 0);   /* never accepts */
 	ck_assert_int_ge(l, 0);
+	/* A full backlog: connect blocks. */
+	int fd[16];
+	int nfill = fill_backlog(p, fd, 16);
+	ck_assert_int_ge(nfill, 1);
 	ck_assert_int_eq(in_child(canceled_connect, p), 0);
 	hclose(l);
+	for (int i = 0; i < nfill; i++)
+		close(fd[i]);
 }
 END_TEST
 
@@ -435,8 +467,18 @@ START_TEST(test_ipc_connect_ECONNRESET)
 		close(c);
 		_exit(0);
 	}
-	ck_assert_int_eq(ipc_connect(p, now() + 2000), -1);
-	ck_assert_int_eq(errno, ECONNRESET);
+	/* Connect does not wait for the accept: the hang-up shows either
+	 * at connect (the listener was quicker than our HELLO) or on the
+	 * first call on the handle. */
+	int s = ipc_connect(p, now() + 2000);
+	if (s < 0) {
+		ck_assert_int_eq(errno, ECONNRESET);
+	} else {
+		char b;
+		ck_assert_int_eq(brecv(s, &b, 1, now() + 2000), -1);
+		ck_assert_int_eq(errno, ECONNRESET);
+		hclose(s);
+	}
 	waitpid(pid, NULL, 0);
 	close(fd);
 }
@@ -482,6 +524,203 @@ START_TEST(test_ipc_connect_mem_exact)
 	hclose(s[0]);
 	hclose(s[1]);
 	free(pm);
+}
+END_TEST
+
+/* ---- connect does not wait for accept (AF_LOCAL, libdill) ------------- */
+
+/* One thread: listen, connect, send, then accept and receive; and the
+ * other way.  kind 0 ipc_connect/ipc_accept, 1 the _mem variants with
+ * storage of exactly IPC_SIZE, 2 the _opts variants with a small ring. */
+static void before_accept_one_thread(int kind)
+{
+	char p[PATH_MAX];
+	tpath(p, sizeof(p), "early");
+	unlink(p);
+	int l = ipc_listen(p, 8);
+	ck_assert_int_ge(l, 0);
+	struct ipc_storage *cm = malloc(IPC_SIZE), *am = malloc(IPC_SIZE);
+	struct ipc_opts o = { .ring_size = 4096 };
+	int64_t t0 = now();
+	int c = kind == 0 ? ipc_connect(p, now() + 1000) :
+		kind == 1 ? ipc_connect_mem(p, cm, now() + 1000) :
+			    ipc_connect_opts(p, &o, NULL, now() + 1000);
+	ck_assert_msg(c >= 0, "connect: %s", strerror(errno));
+	ck_assert_int_lt(ms_since(t0), 100);   /* did not wait for an accept */
+	ck_assert_int_eq(bsend(c, "early bytes", 11, now() + 1000), 0);
+	int a = kind == 0 ? ipc_accept(l, now() + 1000) :
+		kind == 1 ? ipc_accept_mem(l, am, now() + 1000) :
+			    ipc_accept_opts(l, &o, NULL, now() + 1000);
+	ck_assert_msg(a >= 0, "accept: %s", strerror(errno));
+	char b[11];
+	ck_assert_int_eq(brecv(a, b, 11, now() + 1000), 0);
+	ck_assert_int_eq(memcmp(b, "early bytes", 11), 0);
+	ck_assert_int_eq(bsend(a, "back", 4, now() + 1000), 0);
+	ck_assert_int_eq(brecv(c, b, 4, now() + 1000), 0);
+	ck_assert_int_eq(memcmp(b, "back", 4), 0);
+	ck_assert_int_eq(ipc_done(a, now() + 1000), 0);
+	ck_assert_int_eq(ipc_close(c, now() + 1000), 0);
+	ck_assert_int_eq(ipc_close(a, now() + 1000), 0);
+	ck_assert_int_eq(hclose(l), 0);
+	free(cm);
+	free(am);
+}
+
+START_TEST(test_ipc_connect_before_accept_single_thread)
+{
+	before_accept_one_thread(0);
+}
+END_TEST
+
+START_TEST(test_ipc_connect_mem_before_accept_single_thread)
+{
+	before_accept_one_thread(1);
+}
+END_TEST
+
+START_TEST(test_ipc_connect_opts_before_accept_single_thread)
+{
+	before_accept_one_thread(2);
+}
+END_TEST
+
+/* The backlog is the kernel's own: as many ipc_connects succeed at once
+ * (deadline 0) as raw AF_LOCAL connects do on a listener of the same
+ * backlog, the next one waits until its deadline, and one accept makes
+ * room for it. */
+START_TEST(test_ipc_connect_backlog_full_ETIMEDOUT)
+{
+	char p[PATH_MAX], k[PATH_MAX];
+	tpath(k, sizeof(k), "kbl");
+	tpath(p, sizeof(p), "bl");
+	int kl = socket(AF_LOCAL, SOCK_STREAM, 0);
+	struct sockaddr_un su = { .sun_family = AF_LOCAL };
+	strcpy(su.sun_path, k);
+	ck_assert_int_eq(bind(kl, (struct sockaddr *)&su, sizeof(su)), 0);
+	ck_assert_int_eq(listen(kl, 3), 0);
+	int kfd[16];
+	int kn = fill_backlog(k, kfd, 16);
+	ck_assert_int_ge(kn, 3);
+	int l = ipc_listen(p, 3);
+	ck_assert_int_ge(l, 0);
+	int c[16], n = 0;
+	while (n < 16 && (c[n] = ipc_connect(p, 0)) >= 0)
+		n++;
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_eq(n, kn);
+	int64_t dl = now() + 60;
+	ck_assert_int_eq(ipc_connect(p, dl), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	ck_assert_int_ge(now(), dl);
+	ck_assert_int_le(now() - dl, 20);
+	int a = ipc_accept(l, now() + 1000);
+	ck_assert_int_ge(a, 0);
+	int last = ipc_connect(p, now() + 1000);
+	ck_assert_int_ge(last, 0);
+	hclose(last);
+	hclose(a);
+	for (int i = 0; i < n; i++)
+		hclose(c[i]);
+	for (int i = 0; i < kn; i++)
+		close(kfd[i]);
+	close(kl);
+	hclose(l);
+}
+END_TEST
+
+struct late_acc {
+	int l, h;
+};
+
+static void *accept_late(void *arg)
+{
+	struct late_acc *x = arg;
+	usleep(100 * 1000);
+	x->h = ipc_accept(x->l, now() + 2000);
+	return NULL;
+}
+
+START_TEST(test_ipc_connect_waits_for_backlog_room)
+{
+	char p[PATH_MAX];
+	tpath(p, sizeof(p), "room");
+	int l = ipc_listen(p, 0);
+	ck_assert_int_ge(l, 0);
+	int fd[16];
+	int nfill = fill_backlog(p, fd, 16);
+	ck_assert_int_ge(nfill, 1);
+	/* Accepting one of the raw clients makes room: the waiting connect
+	 * completes then, not at its deadline.  (The raw client sends no
+	 * HELLO, so the accept waits for it and drops it; it is still taken
+	 * out of the backlog.) */
+	struct late_acc x = { l, -1 };
+	pthread_t th;
+	pthread_create(&th, NULL, accept_late, &x);
+	int64_t t0 = now();
+	int c = ipc_connect(p, now() + 5000);
+	ck_assert_msg(c >= 0, "connect: %s", strerror(errno));
+	ck_assert_int_lt(ms_since(t0), 2000);
+	ck_assert_int_ge(ms_since(t0), 50);
+	pthread_join(th, NULL);
+	/* The accept dropped the silent raw client(s) and took ours. */
+	ck_assert_int_ge(x.h, 0);
+	ck_assert_int_eq(bsend(c, "r", 1, now() + 1000), 0);
+	char b;
+	ck_assert_int_eq(brecv(x.h, &b, 1, now() + 1000), 0);
+	hclose(c);
+	hclose(x.h);
+	for (int i = 0; i < nfill; i++)
+		close(fd[i]);
+	hclose(l);
+}
+END_TEST
+
+/* Peer death before the accept: the listener goes away without taking
+ * the connection; the connector's calls fail with ECONNRESET, at once. */
+START_TEST(test_ipc_connect_listener_closed_before_accept_ECONNRESET)
+{
+	char p[PATH_MAX];
+	tpath(p, sizeof(p), "gone");
+	int l = ipc_listen(p, 8);
+	ck_assert_int_ge(l, 0);
+	int c = ipc_connect(p, now() + 1000);
+	ck_assert_int_ge(c, 0);
+	ck_assert_int_eq(bsend(c, "lost", 4, now() + 1000), 0);
+	ck_assert_int_eq(hclose(l), 0);
+	int64_t t0 = now();
+	char b;
+	ck_assert_int_eq(brecv(c, &b, 1, now() + 2000), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_lt(ms_since(t0), 100);
+	static char big[1 << 20];
+	ck_assert_int_eq(bsend(c, big, sizeof(big), now() + 2000), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	ck_assert_int_eq(ipc_close(c, now() + 1000), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+}
+END_TEST
+
+/* connect, send, hclose, all before the accept: the acceptor still gets
+ * the bytes and then a clean end, as with AF_LOCAL sockets. */
+START_TEST(test_ipc_connect_send_close_before_accept_delivers)
+{
+	char p[PATH_MAX];
+	tpath(p, sizeof(p), "gift");
+	int l = ipc_listen(p, 8);
+	ck_assert_int_ge(l, 0);
+	int c = ipc_connect(p, now() + 1000);
+	ck_assert_int_ge(c, 0);
+	ck_assert_int_eq(bsend(c, "parting", 7, now() + 1000), 0);
+	ck_assert_int_eq(hclose(c), 0);
+	int a = ipc_accept(l, now() + 1000);
+	ck_assert_int_ge(a, 0);
+	char b[7];
+	ck_assert_int_eq(brecv(a, b, 7, now() + 1000), 0);
+	ck_assert_int_eq(memcmp(b, "parting", 7), 0);
+	ck_assert_int_eq(brecv(a, b, 1, now() + 1000), -1);
+	ck_assert_int_eq(errno, EPIPE);
+	hclose(a);
+	hclose(l);
 }
 END_TEST
 
@@ -1448,12 +1687,26 @@ START_TEST(test_ipc_no_fd_leak)
 		ck_assert_int_eq(hclose(s[1]), 0);
 		/* Failed set-ups release what they took. */
 		ck_assert_int_eq(ipc_connect(p, now() + 100), -1);
-		int l = ipc_listen(p, 8);
+		int l = ipc_listen(p, 0);
 		ck_assert_int_ge(l, 0);
+		/* One connected and closed before the accept; the next ones
+		 * time out on the full backlog. */
+		int c2 = ipc_connect(p, now() + 20);
+		ck_assert_int_ge(c2, 0);
+		ck_assert_int_eq(hclose(c2), 0);
+		int fd[16];
+		int nfill = fill_backlog(p, fd, 16);
 		ck_assert_int_eq(ipc_connect(p, now() + 20), -1);
 		ck_assert_int_eq(errno, ETIMEDOUT);
-		ck_assert_int_eq(ipc_accept(l, 0), -1);   /* the timed-out one */
+		int a2 = ipc_accept(l, 0);   /* c2: set up, then EOF */
+		ck_assert_int_ge(a2, 0);
+		char b;
+		ck_assert_int_eq(brecv(a2, &b, 1, 0), -1);
+		ck_assert_int_eq(errno, EPIPE);
+		ck_assert_int_eq(hclose(a2), 0);
 		ck_assert_int_eq(hclose(l), 0);
+		for (int k = 0; k < nfill; k++)
+			close(fd[k]);
 		unlink(p);
 	}
 	ck_assert_int_eq(count_fds(), before);
@@ -1695,6 +1948,18 @@ Suite *ipc_suite(void)
 	tcase_add_test(tc, test_ipc_listen_errors);
 	tcase_add_test(tc, test_ipc_accept_deadlines);
 	tcase_add_test(tc, test_ipc_accept_bad_clients);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("connect_before_accept");
+	tcase_add_unchecked_fixture(tc, dir_setup, dir_teardown);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_ipc_connect_before_accept_single_thread);
+	tcase_add_test(tc, test_ipc_connect_mem_before_accept_single_thread);
+	tcase_add_test(tc, test_ipc_connect_opts_before_accept_single_thread);
+	tcase_add_test(tc, test_ipc_connect_backlog_full_ETIMEDOUT);
+	tcase_add_test(tc, test_ipc_connect_waits_for_backlog_room);
+	tcase_add_test(tc, test_ipc_connect_listener_closed_before_accept_ECONNRESET);
+	tcase_add_test(tc, test_ipc_connect_send_close_before_accept_delivers);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("stream");
