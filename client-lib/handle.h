@@ -1,6 +1,12 @@
 /*
  * handle.h: libdillnet's handle core (internal).
  *
+ * Errors in libdillnet: every public function returns -1 (or NULL) and
+ * sets errno, as libdill does, with the values listed in its man page;
+ * internal helpers follow the same rule so an errno reaches the caller
+ * unchanged.  Results from the daemon (a reply's result, an event's
+ * result) are positive errno values and are stored into errno as they are.
+ *
  * Every object the API hands out (IPC and TCP connections and listeners,
  * later mTCP sockets) is a small integer naming a slot in one process-wide,
  * thread-safe table.  An object starts with a struct dnl_handle and carries a

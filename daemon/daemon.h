@@ -1,4 +1,13 @@
-/* The daemon's top-level state, shared by main.c and main_setup.c. */
+/*
+ * The daemon's top-level state, shared by main.c and main_setup.c.
+ *
+ * Errors in the daemon core (daemon/, not the stack): request handlers
+ * and hooks (app.sock TCP_*, ctl.sock CTL_*, command records) return 0 or
+ * a positive errno, which the reply carries unchanged as its result.
+ * Functions that set things up or call the OS (config load, sockets, the
+ * app manager, start-up) return -1 or NULL with errno set and, where a
+ * person will read it, a message in (err, errlen).
+ */
 #ifndef DN_DAEMON_H
 #define DN_DAEMON_H
 

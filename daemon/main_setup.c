@@ -302,8 +302,9 @@ int dn_daemon_start(struct dn_daemon *d, char *err, size_t errlen)
 	dn_daemon_apply_fault(d, c);
 	/* The stack always transmits through the injector's io; when the
 	 * injector is off it passes frames straight to the port. */
-	if (dn_stack_init(&d->st, &sc, &dn_fault_io, &d->fault, d->st.now_us) < 0) {
-		snprintf(err, errlen, "stack: %s", strerror(errno));
+	r = dn_stack_init(&d->st, &sc, &dn_fault_io, &d->fault, d->st.now_us);
+	if (r) {
+		snprintf(err, errlen, "stack: %s", strerror(r));
 		goto fail_port;
 	}
 	tcp_configure(d);

@@ -10,6 +10,12 @@
  * The receiver checks in order (dn_msg_check): frame length within bounds,
  * header length field equals the frame, exact payload size for the type,
  * NUL-terminated strings, and only then does it look at the meaning.
+ *
+ * Errors in proto/: checks of what the other side wrote (dn_msg_check, the
+ * region's and rings' validators) return 0 or a positive errno, the value
+ * a reply or an event record carries; byte and record I/O return a count,
+ * with a sentinel for corrupt indices (DN_RING_CORRUPT, -1).  The one
+ * exception is dn_ring_attach, which returns -1 and sets errno.
  */
 #ifndef DN_MSG_H
 #define DN_MSG_H

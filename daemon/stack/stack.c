@@ -31,10 +31,8 @@ const char *dn_l3_counter_desc(unsigned i)
 int dn_stack_init(struct dn_stack *st, const struct dn_stack_conf *conf,
 		  const struct dn_stack_io *io, void *io_ctx, uint64_t now_us)
 {
-	if (!st || !conf || !io || !io->alloc || !io->xmit || !io->release) {
-		errno = EINVAL;
-		return -1;
-	}
+	if (!st || !conf || !io || !io->alloc || !io->xmit || !io->release)
+		return EINVAL;
 	memset(st, 0, sizeof *st);
 	st->now_us = now_us;
 	st->conf = *conf;
@@ -55,11 +53,10 @@ int dn_stack_init(struct dn_stack *st, const struct dn_stack_conf *conf,
 	/* Start the IP ID somewhere that differs between runs of a real
 	 * daemon (now_us is wall-ish there) but stays fixed in tests. */
 	st->l3.ip_id = (uint16_t)(now_us ^ (now_us >> 16));
-	if (dn_tcp_init(st) != 0) {
+	int err = dn_tcp_init(st);
+	if (err) {
 		dn_arp_fini(st);
-		if (!errno)
-			errno = ENOMEM;
-		return -1;
+		return err;
 	}
 	return 0;
 }

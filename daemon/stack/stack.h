@@ -7,6 +7,13 @@
  * frames and capture output, and lets the simulation run two stacks over a
  * faulty link in virtual time.  There is no file-scope mutable state: every
  * function takes the struct dn_stack it works on.
+ *
+ * Errors, the stack's one convention: a function that can fail returns 0 or
+ * a positive errno value (the number an app's errno or a reply's result
+ * gets); one that makes an object returns it, or NULL with the positive
+ * errno in its `int *err` argument.  Lookups and clocks answer with values
+ * that are not errors: -1 for "no such index", NULL for "none", UINT64_MAX
+ * for "no deadline".  The stack never reads or sets errno.
  */
 #ifndef DN_STACK_H
 #define DN_STACK_H
@@ -52,7 +59,7 @@ struct dn_stack {
 };
 
 /* Set up a stack (zeroes it, copies conf, initialises l3 and tcp).
- * Returns 0 or -1 with errno (ENOMEM). */
+ * Returns 0, EINVAL (a NULL argument or io hook) or ENOMEM. */
 int dn_stack_init(struct dn_stack *st, const struct dn_stack_conf *conf,
 		  const struct dn_stack_io *io, void *io_ctx, uint64_t now_us);
 void dn_stack_fini(struct dn_stack *st);

@@ -186,8 +186,7 @@ int dn_tcp_init(struct dn_stack *st)
 	uint32_t bits = 14;
 	t->ht = calloc((size_t)1 << bits, sizeof(*t->ht));
 	if (!t->ht) {
-		errno = ENOMEM;
-		return -1;
+		return ENOMEM;
 	}
 	t->ht_bits = (uint8_t)bits;
 	t->ht_mask = (1u << bits) - 1;

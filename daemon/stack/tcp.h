@@ -380,7 +380,7 @@ struct dn_tcp {
 };
 
 /* ---- lifecycle (called by dn_stack_init / fini / poll / l3) ---- */
-int dn_tcp_init(struct dn_stack *st);
+int dn_tcp_init(struct dn_stack *st);   /* 0 or ENOMEM */
 void dn_tcp_fini(struct dn_stack *st);
 void dn_tcp_set_secret(struct dn_stack *st, const uint8_t key[16]);
 /* A validated IPv4 packet carrying TCP; seg points at the TCP header. */
