@@ -55,7 +55,7 @@ BENCH_C     := $(sort $(wildcard tests/bench/*.c))
 # same rule.
 EXAMPLE_C   := $(sort $(wildcard client-lib/examples/*.c client-lib/examples/mtcp/*.c))
 MAN3        := $(sort $(wildcard client-lib/man/*.3))
-MAN58       := $(sort $(wildcard daemon/man/*.5 daemon/man/*.8))
+MAN58       := $(sort $(wildcard daemon/man/*.5 daemon/man/*.7 daemon/man/*.8))
 
 obj  = $(patsubst %.c,$(B)/obj/%.o,$(1))
 pic  = $(patsubst %.c,$(B)/pic/%.o,$(1))
@@ -202,7 +202,8 @@ bench:
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
-	  $(DESTDIR)$(INCDIR) $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(INCDIR) $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
+	  $(DESTDIR)$(MANDIR)/man8 \
 	  $(DESTDIR)$(SYSCONFDIR)/dillnet $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
 	install -m 0755 $(DILLNETD) $(DESTDIR)$(SBINDIR)/dillnetd
 	install -m 0755 $(DILLNETCTL) $(DESTDIR)$(SBINDIR)/dillnetctl
@@ -218,6 +219,7 @@ install: all
 	install -m 0644 $(wildcard client-lib/dillnet.h client-lib/mtcp_api.h client-lib/mtcp_epoll.h) $(DESTDIR)$(INCDIR)/
 	$(if $(MAN3),install -m 0644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/)
 	$(if $(filter %.5,$(MAN58)),install -m 0644 $(filter %.5,$(MAN58)) $(DESTDIR)$(MANDIR)/man5/)
+	$(if $(filter %.7,$(MAN58)),install -m 0644 $(filter %.7,$(MAN58)) $(DESTDIR)$(MANDIR)/man7/)
 	$(if $(filter %.8,$(MAN58)),install -m 0644 $(filter %.8,$(MAN58)) $(DESTDIR)$(MANDIR)/man8/)
 	test -e $(DESTDIR)$(SYSCONFDIR)/dillnet/dillnetd.conf || \
 	  install -m 0644 etc/dillnetd.conf $(DESTDIR)$(SYSCONFDIR)/dillnet/dillnetd.conf

@@ -1041,8 +1041,19 @@ static struct dnl_att *att_create(int64_t deadline)
 	}
 	struct dn_msg_hello hello, peer;
 	dn_msg_hello_init(&hello, prog_name());
-	if (hs_send(a, DN_MSG_HELLO, 1, &hello, sizeof(hello), deadline) < 0 ||
-	    hs_recv(a, DN_MSG_HELLO, 1, &peer, sizeof(peer), NULL, NULL,
+	if (hs_send(a, DN_MSG_HELLO, 1, &hello, sizeof(hello), deadline) < 0) {
+		/* A daemon that refuses us answers at once (HELLO, id 1)
+		 * and hangs up, maybe before our HELLO went out: its answer
+		 * is still queued and names the reason. */
+		int e = errno;
+		if (e == ETIMEDOUT ||
+		    hs_recv(a, DN_MSG_HELLO, 1, &peer, sizeof(peer), NULL, NULL,
+			    dillnet_now()) == 0 ||
+		    errno == ETIMEDOUT || errno == ECONNREFUSED || errno == EPROTO)
+			errno = e;
+		goto fail;
+	}
+	if (hs_recv(a, DN_MSG_HELLO, 1, &peer, sizeof(peer), NULL, NULL,
 		    deadline) < 0)
 		goto fail;
 	char why[128];

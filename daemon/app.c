@@ -16,10 +16,15 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Commands handled per wakeup before other apps get a turn. */
-#define CMD_BUDGET   1024
-/* Frames read per readiness callback, for the same reason. */
+/* Frames read per readiness callback, so one app's requests do not hold
+ * up the loop. */
 #define FRAME_BUDGET 16
+/* Connections accepted per readiness callback of the listening socket. */
+#define ACCEPT_BUDGET 16
+/* Refusal log lines per second; the rest are counted, and summed up in
+ * the next line logged. */
+#define REFUSAL_LOGS_PER_S 10
+#define LOG_KINDS 3
 
 struct dn_apps {
 	struct dn_app_conf conf;
@@ -33,7 +38,140 @@ struct dn_apps {
 	int depth;
 	int reaping;
 	uint8_t *rxbuf, *txbuf;      /* one frame each */
+	struct dn_uid_use **use;     /* per-uid totals of uids with state */
+	unsigned nuse, capuse;
+	unsigned npending;           /* connections not attached yet */
+	unsigned rr;                 /* round-robin start of dn_apps_poll */
+	uint64_t next_sweep_ms;      /* next look for expired deadlines */
+	uint64_t log_window_ms[LOG_KINDS]; /* refusal log rate limit, per kind */
+	unsigned log_n[LOG_KINDS];
+	uint64_t log_dropped[LOG_KINDS];
+	struct dn_apps_counters cnt;
 };
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- per-uid totals --------------------------------------------------- */
+
+static struct dn_uid_use *uid_find(struct dn_apps *m, uint32_t uid)
+{
+	for (unsigned i = 0; i < m->nuse; i++)
+		if (m->use[i]->uid == uid)
+			return m->use[i];
+	return NULL;
+}
+
+/* Found or made with no reference: the caller takes one at once. */
+static struct dn_uid_use *uid_get_or_new(struct dn_apps *m, uint32_t uid)
+{
+	struct dn_uid_use *u = uid_find(m, uid);
+	if (u)
+		return u;
+	if (m->nuse == m->capuse) {
+		unsigned nc = m->capuse ? 2 * m->capuse : 16;
+		struct dn_uid_use **n = realloc(m->use, nc * sizeof(*n));
+		if (!n)
+			return NULL;
+		m->use = n;
+		m->capuse = nc;
+	}
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return NULL;
+	u->mgr = m;
+	u->uid = uid;
+	m->use[m->nuse++] = u;
+	return u;
+}
+
+void dn_uid_use_get(struct dn_uid_use *u)
+{
+	u->refs++;
+}
+
+void dn_uid_use_put(struct dn_uid_use *u)
+{
+	if (--u->refs)
+		return;
+	struct dn_apps *m = u->mgr;
+	for (unsigned i = 0; m && i < m->nuse; i++) {
+		if (m->use[i] == u) {
+			m->use[i] = m->use[--m->nuse];
+			break;
+		}
+	}
+	free(u);
+}
+
+void dn_uid_release_kept(struct dn_uid_use *u, uint64_t region_bytes)
+{
+	if (u->apps)
+		u->apps--;
+	u->region_bytes -= region_bytes < u->region_bytes ? region_bytes : u->region_bytes;
+}
+
+/* Apps counted against apps.max_apps: attached ones and departed ones
+ * whose connections still finish, of every uid. */
+static unsigned apps_in_use(const struct dn_apps *m)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < m->nuse; i++)
+		n += m->use[i]->apps;
+	return n;
+}
+
+static void unpend(struct dn_app *a)
+{
+	if (!a->pending)
+		return;
+	a->pending = 0;
+	a->mgr->npending--;
+	a->uidu->pending--;
+}
+
+/* At most REFUSAL_LOGS_PER_S lines a second of each kind: a user
+ * hammering the socket must not flood the journal, nor crowd out the
+ * lines of another kind (a policy refusal behind a flood of evictions). */
+enum { LOGK_POLICY, LOGK_LIMIT, LOGK_PENDING, LOGK_N };
+_Static_assert(LOGK_N == LOG_KINDS, "one rate limit per kind");
+static const char *const logk_name[LOGK_N] = { "policy refusals", "limit refusals",
+						"closed unattached connections" };
+
+static int refusal_log_ok(struct dn_apps *m, int kind)
+{
+	uint64_t now = mono_ms();
+	if (now - m->log_window_ms[kind] >= 1000) {
+		if (m->log_dropped[kind])
+			dn_warn(m->conf.log, "%llu more %s not logged (rate limit)",
+				(unsigned long long)m->log_dropped[kind], logk_name[kind]);
+		m->log_window_ms[kind] = now;
+		m->log_n[kind] = 0;
+		m->log_dropped[kind] = 0;
+	}
+	if (m->log_n[kind] < REFUSAL_LOGS_PER_S) {
+		m->log_n[kind]++;
+		return 1;
+	}
+	m->log_dropped[kind]++;
+	m->cnt.apps_log_suppressed++;
+	return 0;
+}
+
+void dn_app_limit_log(struct dn_app *a, uint32_t bit, const char *what,
+		      const char *limit, uint32_t value)
+{
+	if (a->limits_logged & bit)
+		return;
+	a->limits_logged |= bit;
+	dn_warn(a->mgr->conf.log, "app %u pid %d uid %u (%s): %s refused: %s (%u)",
+		a->id, (int)a->pid, (unsigned)a->uid, a->name[0] ? a->name : "?",
+		what, limit, value);
+}
 
 static uint64_t realtime_ms(void)
 {
@@ -47,18 +185,24 @@ static uint64_t realtime_ms(void)
 static void app_free(struct dn_apps *m, struct dn_app *a)
 {
 	dn_evloop_del(m->ev, a->fd);
+	unpend(a);
 	if (a->attached) {
 		if (m->conf.on_detach)
 			m->conf.on_detach(m->conf.ctx, a);
 		dn_evloop_del(m->ev, a->dmn_efd);
-		if (!a->region_kept)
+		/* A kept region stays charged to the uid (an app and its
+		 * bytes) until its keeper calls dn_uid_release_kept. */
+		if (!a->region_kept) {
+			dn_uid_release_kept(a->uidu, a->region.l.total_size);
 			dn_region_destroy(&a->region);
+		}
 		close(a->app_efd);
 		close(a->dmn_efd);
 	}
 	close(a->fd);
 	dn_info(m->conf.log, "app %u pid %d uid %u (%s) gone: %s", a->id, (int)a->pid,
 		(unsigned)a->uid, a->name[0] ? a->name : "?", a->dead_why);
+	dn_uid_use_put(a->uidu);
 	free(a);
 }
 
@@ -97,6 +241,7 @@ static void mark_dead(struct dn_app *a, const char *why)
 	if (a->dead)
 		return;
 	a->dead = 1;
+	unpend(a);   /* its place is free at once, not at the reap */
 	snprintf(a->dead_why, sizeof(a->dead_why), "%s", why);
 }
 
@@ -212,7 +357,7 @@ void dn_app_wake_producer(struct dn_app *a, struct dn_ring *r)
  * violation. */
 static unsigned drain_commands(struct dn_apps *m, struct dn_app *a, unsigned budget)
 {
-	unsigned n = 0;
+	unsigned n = 0, nops = 0;
 	struct dn_cmd c;
 	/* Checked before draining: hints lost before this point are covered
 	 * by the rescan, later ones by the commands that follow. */
@@ -228,8 +373,15 @@ static unsigned drain_commands(struct dn_apps *m, struct dn_app *a, unsigned bud
 		}
 		n++;
 		if (c.op == DN_CMD_NOP) {
+			/* Queued without a wakeup each: an app that keeps its
+			 * waiting flag up would get an eventfd write per NOP.
+			 * One wakeup after the batch covers them all. */
 			struct dn_evt e = { .op = DN_EVT_NOP, .cookie = c.cookie };
-			dn_app_event(a, &e);
+			if (dn_region_evt_push(&a->region, &e) < 0) {
+				dn_app_violation(a, "event ring head invalid");
+				break;
+			}
+			nops++;
 			continue;
 		}
 		if (m->conf.on_command) {
@@ -239,34 +391,92 @@ static unsigned drain_commands(struct dn_apps *m, struct dn_app *a, unsigned bud
 						 dn_cmd_name(c.op), c.sock, strerror(err));
 		}
 	}
+	if (nops && !a->dead && dn_ring_consumer_needs_wakeup(&a->region.evt)) {
+		/* Not while the app has yet to consume up to our previous
+		 * wakeup: its head, loaded after its flag (which it raised
+		 * after storing that head), shows events it had not taken
+		 * when it raised the flag, so its re-check before sleeping
+		 * finds these too.  An app that keeps the flag up while
+		 * awake gets a write per wakeup it uses, not one per pass. */
+		uint64_t head = atomic_load_explicit(&a->region.evt.sh->head, memory_order_acquire);
+		if (!a->nop_woke || (int64_t)(head - a->nop_wake_tail) >= 0) {
+			efd_signal(a->app_efd);
+			a->nop_woke = 1;
+			a->nop_wake_tail = a->region.evt.tail;
+		}
+	}
 	return n;
 }
 
+/* The app's eventfd is registered one-shot: it fires once, then stays
+ * quiet until dn_apps_prepare_sleep drains and re-arms it.  An app that
+ * signals without end (it should only when the daemon said it sleeps)
+ * thus costs nothing while the loop is awake, not a read per pass; the
+ * loop's next pass drains the ring in dn_apps_poll, within the per-app
+ * budget and in turn with the other apps. */
+#define EFD_EVENTS (EPOLLIN | EPOLLONESHOT)
 static void on_app_efd(struct dn_evloop *ev, int fd, uint32_t events, void *arg)
 {
 	struct dn_app *a = arg;
-	struct dn_apps *m = a->mgr;
-	uint64_t v;
 	(void)ev;
+	(void)fd;
 	(void)events;
-	if (a->dead)
+	a->efd_fired = 1;
+}
+
+static void efd_rearm(struct dn_app *a)
+{
+	uint64_t v;
+	if (!a->efd_fired)
 		return;
-	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+	a->efd_fired = 0;
+	if (read(a->dmn_efd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
+		/* nothing to drain */
+	}
+	dn_evloop_mod(a->mgr->ev, a->dmn_efd, EFD_EVENTS);
+}
+
+/* Connections that did not attach in time go; their places are free. */
+static void sweep_deadlines(struct dn_apps *m)
+{
+	uint64_t now = mono_ms();
+	if (now < m->next_sweep_ms)
 		return;
-	enter(m);
-	if (drain_commands(m, a, CMD_BUDGET) == CMD_BUDGET && !a->dead)
-		efd_signal(a->dmn_efd);   /* more to do: come back after others */
-	leave(m);
+	m->next_sweep_ms = now + 50;
+	for (unsigned i = 0; i < m->napps; i++) {
+		struct dn_app *a = m->apps[i];
+		if (a->dead || a->attached || now < a->deadline_ms)
+			continue;
+		m->cnt.apps_pending_timeout++;
+		if (refusal_log_ok(m, LOGK_PENDING))
+			dn_warn(m->conf.log, "app pid %d uid %u: no HELLO and attach within %u ms (apps.hello_timeout_ms); closing",
+				(int)a->pid, (unsigned)a->uid, m->conf.hello_timeout_ms);
+		mark_dead(a, "attach deadline passed");
+	}
 }
 
 unsigned dn_apps_poll(struct dn_apps *m)
 {
 	unsigned total = 0;
 	enter(m);
-	for (unsigned i = 0; i < m->napps; i++) {
+	sweep_deadlines(m);
+	unsigned n = m->napps;
+	unsigned start = n ? m->rr % n : 0;
+	m->rr++;
+	for (unsigned k = 0; k < n && total < DN_APPS_PASS_BUDGET; k++) {
+		unsigned i = (start + k) % n;
+		if (i >= m->napps)
+			break;   /* a hook removed apps: the rest next pass */
 		struct dn_app *a = m->apps[i];
-		if (a->attached && !a->dead)
-			total += drain_commands(m, a, CMD_BUDGET);
+		if (!a->attached || a->dead)
+			continue;
+		unsigned budget = DN_APPS_PASS_BUDGET - total;
+		if (budget > DN_APPS_CMD_BUDGET)
+			budget = DN_APPS_CMD_BUDGET;
+		unsigned got = drain_commands(m, a, budget);
+		if (got == DN_APPS_CMD_BUDGET)
+			m->cnt.apps_cmd_budget_hit++;
+		total += got;
 	}
 	leave(m);
 	return total;
@@ -279,6 +489,9 @@ int dn_apps_prepare_sleep(struct dn_apps *m)
 		struct dn_app *a = m->apps[i];
 		if (!a->attached || a->dead)
 			continue;
+		/* Re-armed before the flag goes up: a signal after this
+		 * point wakes the loop. */
+		efd_rearm(a);
 		dn_ring_cons_prepare_sleep(&a->region.cmd);
 		/* Non-zero includes DN_RING_CORRUPT: the poll that follows
 		 * finds and reports it. */
@@ -315,6 +528,31 @@ static int do_attach(struct dn_apps *m, struct dn_app *a, const struct dn_msg_hd
 		return err;
 	if (m->conf.max_region && l.total_size > m->conf.max_region)
 		return ENOMEM;
+	/* The limits again, now that the app asks for the memory: pending
+	 * connections of one uid may all say HELLO at once. */
+	struct dn_uid_use *u = a->uidu;
+	if (apps_in_use(m) >= m->conf.max_apps) {
+		m->cnt.apps_refused_max_apps++;
+		if (refusal_log_ok(m, LOGK_LIMIT))
+			dn_warn(m->conf.log, "app pid %d uid %u (%s) attach refused: apps.max_apps (%u) reached",
+				(int)a->pid, (unsigned)a->uid, a->name, m->conf.max_apps);
+		return EAGAIN;
+	}
+	if (u->apps >= m->conf.uid_max_apps) {
+		m->cnt.apps_refused_uid_apps++;
+		if (refusal_log_ok(m, LOGK_LIMIT))
+			dn_warn(m->conf.log, "app pid %d uid %u (%s) attach refused: apps.per_uid.max_apps (%u) reached",
+				(int)a->pid, (unsigned)a->uid, a->name, m->conf.uid_max_apps);
+		return EAGAIN;
+	}
+	if (m->conf.uid_max_region && u->region_bytes + l.total_size > m->conf.uid_max_region) {
+		m->cnt.apps_refused_uid_region++;
+		if (refusal_log_ok(m, LOGK_LIMIT))
+			dn_warn(m->conf.log, "app pid %d uid %u (%s) attach refused: apps.per_uid.region_mb (%llu MiB) reached",
+				(int)a->pid, (unsigned)a->uid, a->name,
+				(unsigned long long)(m->conf.uid_max_region >> 20));
+		return ENOMEM;
+	}
 
 	a->app_efd = a->dmn_efd = -1;
 	/* A sealed sparse memfd (dn_region.h): the daemon keeps the fd to
@@ -328,10 +566,13 @@ static int do_attach(struct dn_apps *m, struct dn_app *a, const struct dn_msg_hd
 	a->dmn_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (a->app_efd < 0 || a->dmn_efd < 0)
 		goto fail;
-	if (dn_evloop_add(m->ev, a->dmn_efd, EPOLLIN, on_app_efd, a) < 0)
+	if (dn_evloop_add(m->ev, a->dmn_efd, EFD_EVENTS, on_app_efd, a) < 0)
 		goto fail;
 	a->attached = 1;
 	a->attach_ms = realtime_ms();
+	unpend(a);
+	u->apps++;
+	u->region_bytes += l.total_size;
 
 	struct dn_app_attach_rep rep = {
 		.region_size = l.total_size,
@@ -398,16 +639,6 @@ static void serve_frame(struct dn_apps *m, struct dn_app *a, size_t n)
 	struct dn_msg_hdr rq;
 	int err = dn_msg_check(m->rxbuf, n, 0, &rq);
 
-	if (a->refused) {
-		/* Policy said no at accept (logged then): one error reply to
-		 * whatever came first, then hang up. */
-		if (n >= sizeof(rq)) {
-			memcpy(&rq, m->rxbuf, sizeof(rq));
-			reply(a, &rq, (uint32_t)a->refused, NULL, 0, NULL, 0);
-		}
-		mark_dead(a, a->refused == EACCES ? "refused by policy" : "refused: too many apps");
-		return;
-	}
 	if (err == ENOMSG && a->said_hello) {
 		memcpy(&rq, m->rxbuf, sizeof(rq));
 		/* A type from a newer minor version: not an attack. */
@@ -441,6 +672,10 @@ static void serve_frame(struct dn_apps *m, struct dn_app *a, size_t n)
 		err = do_attach(m, a, &rq, &req);
 		if (err)
 			reply(a, &rq, (uint32_t)err, NULL, 0, NULL, 0);
+		/* Over a limit: answered, and closed at once. */
+		if (err == EAGAIN || err == ENOMEM)
+			mark_dead(a, err == EAGAIN ? "attach refused: too many apps" :
+				  "attach refused: uid region memory");
 		return;
 	}
 	case DN_MSG_APP_DETACH:
@@ -579,26 +814,95 @@ static unsigned live_apps(const struct dn_apps *m)
 	return n;
 }
 
-static void on_listen(struct dn_evloop *ev, int fd, uint32_t events, void *arg)
+/* Answer a refused peer with the reason and hang up at once: its first
+ * frame if it already sent one (the library sends HELLO right after
+ * connect), else a HELLO reply with the library's handshake id 1.  The
+ * connection never enters the table. */
+static void refuse_now(struct dn_apps *m, int fd, int err)
 {
-	struct dn_apps *m = arg;
-	(void)events;
-	int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (cfd < 0)
-		return;
+	struct dn_msg_hdr h;
+	uint16_t type = DN_MSG_HELLO;
+	uint32_t id = 1;
+	ssize_t n = recv(fd, m->rxbuf, DN_MSG_MAX, MSG_DONTWAIT | MSG_TRUNC);
+	if (n >= (ssize_t)sizeof(h)) {
+		memcpy(&h, m->rxbuf, sizeof(h));
+		type = h.type;
+		id = h.req_id;
+	}
+	dn_msg_hdr_init(&h, type, DN_MSG_F_REPLY, 0, id, (uint32_t)err);
+	if (send(fd, &h, sizeof(h), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+		/* Gone or not reading: closing is all that is left. */
+	}
+	close(fd);
+}
+
+/* Make room for one more unattached connection of u: its own oldest
+ * beyond the per-uid cap, else the oldest of the uid holding the most
+ * beyond the total cap.  Idle connections thus cost their uid only. */
+static void make_pending_room(struct dn_apps *m, struct dn_uid_use *u)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		struct dn_uid_use *victim_uid = NULL;
+		if (u->pending >= m->conf.uid_max_pending) {
+			victim_uid = u;
+		} else if (m->npending >= m->conf.max_pending) {
+			victim_uid = u;
+			for (unsigned i = 0; i < m->nuse; i++)
+				if (m->use[i]->pending > victim_uid->pending)
+					victim_uid = m->use[i];
+		} else {
+			return;
+		}
+		struct dn_app *old = NULL;
+		for (unsigned i = 0; i < m->napps; i++) {
+			struct dn_app *a = m->apps[i];
+			if (a->pending && a->uidu == victim_uid &&
+			    (!old || a->accept_ms < old->accept_ms || (a->accept_ms == old->accept_ms && a->id < old->id)))
+				old = a;
+		}
+		if (!old)
+			return;
+		m->cnt.apps_pending_evicted++;
+		if (refusal_log_ok(m, LOGK_PENDING))
+			dn_warn(m->conf.log, "app pid %d uid %u: unattached connection closed for a newer one (%s)",
+				(int)old->pid, (unsigned)old->uid,
+				victim_uid == u && u->pending >= m->conf.uid_max_pending ?
+				"apps.per_uid.max_pending" : "apps.max_pending");
+		mark_dead(old, "closed for a newer connection (pending limit)");
+	}
+}
+
+static void accept_one(struct dn_apps *m, int cfd)
+{
 	struct ucred cr;
 	socklen_t crl = sizeof(cr);
 	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &crl) < 0) {
 		close(cfd);
 		return;
 	}
-	unsigned live = live_apps(m);
-	/* Far over the limit: connections that never speak must not pile
-	 * up state, so these are not even answered. */
-	if (live >= 2 * m->conf.max_apps) {
-		dn_warn(m->conf.log, "app pid %d uid %u refused: too many connections",
-			(int)cr.pid, (unsigned)cr.uid);
-		close(cfd);
+	struct dn_uid_use *u = uid_find(m, cr.uid);
+	int err = 0;
+	if (!policy_allows(m, cfd, &cr)) {
+		err = EACCES;
+		m->cnt.apps_refused_policy++;
+		if (refusal_log_ok(m, LOGK_POLICY))
+			dn_warn(m->conf.log, "app pid %d uid %u gid %u refused: not allowed by policy",
+				(int)cr.pid, (unsigned)cr.uid, (unsigned)cr.gid);
+	} else if (apps_in_use(m) >= m->conf.max_apps) {
+		err = EAGAIN;
+		m->cnt.apps_refused_max_apps++;
+		if (refusal_log_ok(m, LOGK_LIMIT))
+			dn_warn(m->conf.log, "app pid %d uid %u refused: too many apps (apps.max_apps %u)",
+				(int)cr.pid, (unsigned)cr.uid, m->conf.max_apps);
+	} else if (u && u->apps >= m->conf.uid_max_apps) {
+		err = EAGAIN;
+		m->cnt.apps_refused_uid_apps++;
+		if (refusal_log_ok(m, LOGK_LIMIT))
+			dn_warn(m->conf.log, "app pid %d uid %u refused: too many apps of this uid (apps.per_uid.max_apps %u)",
+				(int)cr.pid, (unsigned)cr.uid, m->conf.uid_max_apps);
+	}
+	if (err) {
+		refuse_now(m, cfd, err);
 		return;
 	}
 	if (m->napps == m->cap) {
@@ -611,8 +915,15 @@ static void on_listen(struct dn_evloop *ev, int fd, uint32_t events, void *arg)
 		m->apps = na;
 		m->cap = nc;
 	}
+	if (!(u = uid_get_or_new(m, cr.uid))) {
+		close(cfd);
+		return;
+	}
+	dn_uid_use_get(u);
+	make_pending_room(m, u);
 	struct dn_app *a = calloc(1, sizeof(*a));
 	if (!a) {
+		dn_uid_use_put(u);
 		close(cfd);
 		return;
 	}
@@ -622,22 +933,36 @@ static void on_listen(struct dn_evloop *ev, int fd, uint32_t events, void *arg)
 	a->pid = cr.pid;
 	a->uid = cr.uid;
 	a->gid = cr.gid;
+	a->uidu = u;
 	a->app_efd = a->dmn_efd = -1;
-	if (!policy_allows(m, cfd, &cr)) {
-		a->refused = EACCES;
-		dn_warn(m->conf.log, "app pid %d uid %u gid %u refused: not allowed by policy",
-			(int)cr.pid, (unsigned)cr.uid, (unsigned)cr.gid);
-	} else if (live >= m->conf.max_apps) {
-		a->refused = EAGAIN;
-		dn_warn(m->conf.log, "app pid %d uid %u refused: too many apps (%u)",
-			(int)cr.pid, (unsigned)cr.uid, m->conf.max_apps);
-	}
-	if (dn_evloop_add(ev, cfd, EPOLLIN, on_app_fd, a) < 0) {
+	a->accept_ms = mono_ms();
+	a->deadline_ms = a->accept_ms + m->conf.hello_timeout_ms;
+	if (dn_evloop_add(m->ev, cfd, EPOLLIN, on_app_fd, a) < 0) {
+		dn_uid_use_put(u);
 		close(cfd);
 		free(a);
 		return;
 	}
+	a->pending = 1;
+	u->pending++;
+	m->npending++;
 	m->apps[m->napps++] = a;
+}
+
+static void on_listen(struct dn_evloop *ev, int fd, uint32_t events, void *arg)
+{
+	struct dn_apps *m = arg;
+	(void)ev;
+	(void)events;
+	/* Evictions mark apps dead: reap them when done, not under us. */
+	enter(m);
+	for (int i = 0; i < ACCEPT_BUDGET; i++) {
+		int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (cfd < 0)
+			break;
+		accept_one(m, cfd);
+	}
+	leave(m);
 }
 
 /* ---- manager ---------------------------------------------------------- */
@@ -659,6 +984,14 @@ struct dn_apps *dn_apps_open(const struct dn_app_conf *conf, struct dn_evloop *e
 	m->conf = *conf;
 	if (!m->conf.max_apps)
 		m->conf.max_apps = 64;
+	if (!m->conf.max_pending)
+		m->conf.max_pending = 64;
+	if (!m->conf.hello_timeout_ms)
+		m->conf.hello_timeout_ms = 2000;
+	if (!m->conf.uid_max_apps)
+		m->conf.uid_max_apps = 16;
+	if (!m->conf.uid_max_pending)
+		m->conf.uid_max_pending = 8;
 	if (!m->conf.slots)
 		m->conf.slots = DN_REGION_DEF_SLOTS;
 	if (!m->conf.rx_size)
@@ -701,6 +1034,11 @@ void dn_apps_close(struct dn_apps *m)
 	m->depth = 0;
 	reap(m);
 	dn_evloop_del(m->ev, m->conf.listen_fd);
+	/* Totals the TCP layer still holds (departed apps' connections)
+	 * outlive the manager: they leave its table. */
+	for (unsigned i = 0; i < m->nuse; i++)
+		m->use[i]->mgr = NULL;
+	free(m->use);
 	free(m->apps);
 	free(m->uids);
 	free(m->gids);
@@ -742,7 +1080,9 @@ int dn_apps_ctl_list(struct dn_apps *m, void *out, size_t cap, uint32_t *out_len
 		return EMSGSIZE;
 	for (unsigned i = 0; i < m->napps; i++) {
 		const struct dn_app *a = m->apps[i];
-		if (a->dead)
+		/* Connections that have not attached are no apps (their
+		 * number is the uid_pending column). */
+		if (a->dead || !a->attached)
 			continue;
 		if (off + sizeof(struct dn_ctl_app) > cap)
 			break;
@@ -757,6 +1097,13 @@ int dn_apps_ctl_list(struct dn_apps *m, void *out, size_t cap, uint32_t *out_len
 			.region_size = a->attached ? a->region.l.total_size : 0,
 			.bytes_in = a->bytes_in,
 			.bytes_out = a->bytes_out,
+			.listeners = a->listeners,
+			.uid_apps = a->uidu->apps,
+			.uid_pending = a->uidu->pending,
+			.uid_sockets = a->uidu->sockets,
+			.uid_listeners = a->uidu->listeners,
+			.uid_orphans = a->uidu->orphans,
+			.uid_region = a->uidu->region_bytes,
 		};
 		snprintf(e.name, sizeof(e.name), "%s", a->name);
 		memcpy(p + off, &e, sizeof(e));
@@ -783,4 +1130,12 @@ int dn_apps_kill_pid(struct dn_apps *m, uint32_t pid)
 	}
 	leave(m);
 	return found ? 0 : ESRCH;
+}
+
+void dn_apps_counters_foreach(const struct dn_apps *m,
+			      void (*cb)(const char *name, uint64_t v, void *arg), void *arg)
+{
+#define X(n, d) cb(#n, m->cnt.n, arg);
+	DN_APPS_COUNTERS(X)
+#undef X
 }

@@ -7,8 +7,11 @@
  *
  * Lifecycle of one connection:
  *   accept -> SO_PEERCRED (identity; never what a message claims) -> policy
- *   -> HELLO (refused apps get their first request answered with EACCES,
- *   too-many-apps with EAGAIN, and are disconnected) -> APP_ATTACH ->
+ *   and limits (a refused peer is answered at once, EACCES for policy,
+ *   EAGAIN for too many apps, and disconnected; it never takes a place)
+ *   -> pending (not an app: capped per uid and in all, oldest closed
+ *   first, and closed when not attached within hello_timeout_ms) -> HELLO
+ *   -> APP_ATTACH (limits checked again: apps, uid region memory) ->
  *   TCP_* requests (dispatched to the handler table the daemon passes in)
  *   and command-ring records -> APP_DETACH, socket close, ctl kill, or a
  *   violation -> detach hook (the TCP layer closes the app's connections)
@@ -36,6 +39,44 @@
 
 struct dn_apps;
 
+/* What one uid holds, summed over its apps (limits apply to the sums).
+ * Shared by the manager (apps, pending, regions) and the TCP layer
+ * (sockets, listeners, orphans), which keeps a reference while a departed
+ * app's connections finish: those still count against the uid. */
+struct dn_uid_use {
+	struct dn_apps *mgr;       /* NULL once the manager is gone */
+	uint32_t uid;
+	uint32_t refs;             /* apps and TCP per-app states using it */
+	uint32_t apps;             /* attached, plus departed with live connections */
+	uint32_t pending;          /* connections not attached yet */
+	uint32_t sockets;          /* departed apps' included */
+	uint32_t listeners;
+	uint32_t orphans;          /* connections left by departed apps */
+	uint64_t region_bytes;     /* attached regions and kept ones */
+};
+void dn_uid_use_get(struct dn_uid_use *u);
+void dn_uid_use_put(struct dn_uid_use *u);
+/* The TCP layer unmapped a region it kept (region_kept): the uid is no
+ * longer charged for that app and its region. */
+void dn_uid_release_kept(struct dn_uid_use *u, uint64_t region_bytes);
+
+/* Manager counters (dillnetctl show counters).  X(name, description). */
+#define DN_APPS_COUNTERS(X) \
+	X(apps_refused_policy, "app connections refused: uid/gid not allowed") \
+	X(apps_refused_max_apps, "app connections or attaches refused: apps.max_apps reached") \
+	X(apps_refused_uid_apps, "app connections or attaches refused: apps.per_uid.max_apps reached") \
+	X(apps_refused_uid_region, "attaches refused: apps.per_uid.region_mb reached") \
+	X(apps_pending_timeout, "connections closed: no HELLO and attach within apps.hello_timeout_ms") \
+	X(apps_pending_evicted, "unattached connections closed for a newer one (apps.*max_pending)") \
+	X(apps_cmd_budget_hit, "passes where an app had more commands than its per-pass budget") \
+	X(apps_log_suppressed, "refusal log lines left out by the rate limit")
+
+struct dn_apps_counters {
+#define X(n, d) uint64_t n;
+	DN_APPS_COUNTERS(X)
+#undef X
+};
+
 /* One connected app.  The manager owns it; other daemon code reads the
  * fields and may use `user` and the counters. */
 struct dn_app {
@@ -46,16 +87,25 @@ struct dn_app {
 	uid_t uid;
 	gid_t gid;
 	char name[32];             /* from HELLO, for logs only */
+	struct dn_uid_use *uidu;   /* its uid's totals (a reference) */
+	uint64_t deadline_ms;      /* CLOCK_MONOTONIC: attach by then */
+	uint64_t accept_ms;        /* CLOCK_MONOTONIC, for "oldest" */
+	int pending;               /* counted in uidu->pending */
+	uint32_t limits_logged;    /* DN_LIMIT_* bits already logged */
 	uint64_t attach_ms;        /* CLOCK_REALTIME ms when attached */
 	int said_hello;
-	int refused;               /* errno to answer the first request with */
 	int attached;
 	/* Valid once attached: */
 	struct dn_region region;   /* daemon's view; layout is the private copy */
 	int app_efd;               /* daemon signals: app wakes */
-	int dmn_efd;               /* app signals: daemon wakes (in the evloop) */
+	int dmn_efd;               /* app signals: daemon wakes (in the evloop,
+				    * one-shot: re-armed before the loop sleeps) */
+	int efd_fired;
+	int nop_woke;              /* nop_wake_tail valid */
+	uint64_t nop_wake_tail;    /* event ring tail at the last NOP wakeup */
 	/* Kept by the TCP layer: */
 	uint32_t sockets;          /* open sockets, for ctl and limits */
+	uint32_t listeners;        /* of those, listening */
 	uint64_t bytes_in;         /* payload delivered to the app */
 	uint64_t bytes_out;        /* payload taken from the app */
 	void *user;                /* TCP layer's per-app state */
@@ -93,7 +143,13 @@ struct dn_app_conf {
 	unsigned n_uids;
 	const uint32_t *allowed_gids;
 	unsigned n_gids;
-	uint32_t max_apps;         /* attached + connecting; 0 = 64 */
+	uint32_t max_apps;         /* attached, plus departed apps whose
+				    * connections still finish; 0 = 64 */
+	uint32_t max_pending;      /* connections not attached yet; 0 = 64 */
+	uint32_t hello_timeout_ms; /* accept to attached; 0 = 2000 */
+	uint32_t uid_max_apps;     /* per uid; 0 = 16 */
+	uint32_t uid_max_pending;  /* per uid; 0 = 8 */
+	uint64_t uid_max_region;   /* bytes per uid; 0 = no limit */
 	/* Region per app. */
 	uint32_t slots;            /* socket buffer slots; 0 = DN_REGION_DEF_SLOTS */
 	uint32_t rx_size, tx_size; /* per slot, powers of two; 0 = defaults */
@@ -126,9 +182,26 @@ unsigned dn_apps_attached(const struct dn_apps *m);
 /* i-th connection, 0 <= i < dn_apps_count(), or NULL. */
 struct dn_app *dn_apps_get(struct dn_apps *m, unsigned i);
 
-/* Drain every attached app's command ring (busy-poll mode, or after a
- * wakeup).  Returns the number of commands handled. */
+/* Drain the attached apps' command rings, at most DN_APPS_CMD_BUDGET
+ * commands per app and DN_APPS_PASS_BUDGET in all per call, starting with
+ * a different app each call (round robin), so one app flooding its ring
+ * delays neither the others nor the port's Rx burst; what is left waits
+ * for the next pass (dn_apps_prepare_sleep sees it and keeps the loop
+ * awake).  Also closes connections past their attach deadline.  Returns
+ * the number of commands handled.  The app's eventfd callback only
+ * consumes the wakeup: the loop's next pass calls this. */
+#define DN_APPS_CMD_BUDGET  16u
+#define DN_APPS_PASS_BUDGET 256u
 unsigned dn_apps_poll(struct dn_apps *m);
+
+void dn_apps_counters_foreach(const struct dn_apps *m,
+			      void (*cb)(const char *name, uint64_t v, void *arg), void *arg);
+/* Log a refusal of a limit, once per app and limit: "app N pid P uid U
+ * (name): WHAT refused: LIMIT (N)".  bit: a DN_LIMIT_* value. */
+enum { DN_LIMIT_SOCKETS = 1, DN_LIMIT_UID_SOCKETS = 2, DN_LIMIT_LISTENERS = 4,
+       DN_LIMIT_UID_LISTENERS = 8, DN_LIMIT_SLOTS = 16 };
+void dn_app_limit_log(struct dn_app *a, uint32_t bit, const char *what,
+		      const char *limit, uint32_t value);
 
 /* Adaptive mode, before blocking in the event loop: announce that the
  * daemon sleeps on every app's command ring (so apps signal dmn_efd).

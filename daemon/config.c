@@ -215,6 +215,22 @@ static const struct dn_item dn_items[] = {
 	     "receive buffer per socket, bytes"),
 	POW2("apps.tx_buffer", apps.tx_buffer, 4096, 67108864, "262144",
 	     "transmit buffer per socket, bytes"),
+	INT("apps.max_listeners", apps.max_listeners, 1, 65536, "1024",
+	    "listening sockets per application"),
+	INT("apps.hello_timeout_ms", apps.hello_timeout_ms, 100, 60000, "2000",
+	    "milliseconds a new app connection has to say HELLO and attach"),
+	INT("apps.max_pending", apps.max_pending, 1, 4096, "64",
+	    "connections not attached yet, all users together; the oldest goes"),
+	INT("apps.per_uid.max_apps", apps.per_uid.max_apps, 1, 4096, "16",
+	    "applications one uid has attached (departed ones with live connections count)"),
+	INT("apps.per_uid.max_pending", apps.per_uid.max_pending, 1, 4096, "8",
+	    "connections one uid has not attached yet; the oldest goes"),
+	INT("apps.per_uid.max_sockets", apps.per_uid.max_sockets, 1, 1048576, "16384",
+	    "sockets of one uid's applications, departed ones' included"),
+	INT("apps.per_uid.max_listeners", apps.per_uid.max_listeners, 1, 1048576, "1024",
+	    "listening sockets of one uid's applications"),
+	INT("apps.per_uid.region_mb", apps.per_uid.region_mb, 1, 1048576, "1024",
+	    "shared-memory regions of one uid's applications, MiB, kept ones included"),
 
 	/* The tcp group comes from the one list in tcp_settings.h. */
 #define TCP_ITEM_INT(name, sdef, lo, hi, doc) \

@@ -136,6 +136,16 @@ struct dn_config {
 		uint32_t listen_port_max;
 		uint32_t rx_buffer;        /* per socket, power of two */
 		uint32_t tx_buffer;
+		uint32_t max_listeners;    /* per app */
+		uint32_t hello_timeout_ms; /* accept to attached */
+		uint32_t max_pending;      /* connections not attached yet, in all */
+		struct {                   /* everything one uid holds at once */
+			uint32_t max_apps;
+			uint32_t max_pending;
+			uint32_t max_sockets;      /* departed apps' included */
+			uint32_t max_listeners;
+			uint32_t region_mb;        /* departed apps' kept regions included */
+		} per_uid;
 	} apps;
 	/* Generated from the one list of TCP settings (tcp_settings.h). */
 	struct {

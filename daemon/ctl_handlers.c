@@ -124,6 +124,8 @@ static int h_counters(void *ctx, const void *req, uint32_t rl, void *out, size_t
 		dn_fault_counters_foreach(h->fault, add_counter, &f);
 	if (h->tsock)
 		dn_tcpsock_counters_foreach(h->tsock, add_counter, &f);
+	if (h->apps)
+		dn_apps_counters_foreach(h->apps, add_counter, &f);
 	/* All or nothing: a counter missing from `show counters` would read
 	 * as a counter that does not exist. */
 	return list_done(&f, ol);

@@ -188,6 +188,9 @@ static int apps_start(struct dn_daemon *d, char *err, size_t errlen)
 		.region_commit_max = (uint64_t)c->apps.region_mb << 20,
 		.listen_port_min = (uint16_t)c->apps.listen_port_min,
 		.listen_port_max = (uint16_t)c->apps.listen_port_max,
+		.max_listeners = c->apps.max_listeners,
+		.uid_max_sockets = c->apps.per_uid.max_sockets,
+		.uid_max_listeners = c->apps.per_uid.max_listeners,
 	};
 	dn_tcpsock_init(&d->tsock, &d->st, &d->log, &tc);
 	/* A slot per socket: the region is sparse (dn_region.h), so its size
@@ -210,6 +213,11 @@ static int apps_start(struct dn_daemon *d, char *err, size_t errlen)
 		.allowed_gids = d->gids,
 		.n_gids = d->n_gids,
 		.max_apps = c->apps.max_apps,
+		.max_pending = c->apps.max_pending,
+		.hello_timeout_ms = c->apps.hello_timeout_ms,
+		.uid_max_apps = c->apps.per_uid.max_apps,
+		.uid_max_pending = c->apps.per_uid.max_pending,
+		.uid_max_region = (uint64_t)c->apps.per_uid.region_mb << 20,
 		.slots = slots,
 		.rx_size = c->apps.rx_buffer,
 		.tx_size = c->apps.tx_buffer,

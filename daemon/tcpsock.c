@@ -18,6 +18,8 @@ struct sock {
 	uint8_t app_closed;       /* app sent TCP_CLOSE or went away */
 	uint8_t visible;          /* the app knows its id (connect, or accepted) */
 	uint8_t reset_sent;
+	uint8_t orphan;           /* counted in the uid's orphans */
+	struct dn_ring_shared *frozen; /* daemon-owned indices once the app went */
 	struct dn_tcp_conn *conn; /* NULL once TCP freed it */
 	struct sock_app *sa;
 	uint32_t slot;            /* DN_SLOT_NONE for listeners */
@@ -36,6 +38,8 @@ struct sock_app {
 	uint32_t app_id;
 	struct dn_region *region; /* &app->region, or &kept below */
 	struct dn_region kept;    /* copy of the view once the app is gone */
+	struct dn_uid_use *uidu;  /* the uid's totals (a reference) */
+	uint32_t listeners;
 	struct sock **socks;      /* index -> socket */
 	uint16_t *gen;
 	uint32_t cap;             /* table size */
@@ -54,6 +58,7 @@ static struct sock_app *app_state(struct dn_tcpsock *ts, struct dn_app *a)
 		return NULL;
 	sa->ts = ts;
 	sa->app = a;
+	sa->uidu = a->uidu;
 	sa->pid = a->pid;
 	sa->uid = (uint32_t)a->uid;
 	sa->app_id = a->id;
@@ -70,6 +75,8 @@ static struct sock_app *app_state(struct dn_tcpsock *ts, struct dn_app *a)
 		free(sa);
 		return NULL;
 	}
+	if (sa->uidu)
+		dn_uid_use_get(sa->uidu);
 	a->user = sa;
 	return sa;
 }
@@ -78,25 +85,70 @@ static void app_state_free(struct sock_app *sa)
 {
 	if (!sa->app) {
 		/* The app is gone and TCP released its last connection: the
-		 * region mapping we kept can go now. */
+		 * region mapping we kept can go now, and the uid stops paying
+		 * for it. */
+		if (sa->uidu)
+			dn_uid_release_kept(sa->uidu, sa->kept.l.total_size);
 		dn_region_destroy(&sa->kept);
 	} else {
 		sa->app->user = NULL;
 	}
+	if (sa->uidu)
+		dn_uid_use_put(sa->uidu);
 	free(sa->socks);
 	free(sa->gen);
 	dn_slot_table_fini(&sa->slots);
 	free(sa);
 }
 
+/* The limits a new socket must fit, per app and per uid; a refusal is
+ * logged once per app and limit.  EMFILE, as for a process out of fds. */
+static int sock_limits(struct sock_app *sa, uint8_t kind)
+{
+	struct dn_tcpsock *ts = sa->ts;
+	struct dn_uid_use *u = sa->uidu;
+	struct dn_app *a = sa->app;
+	const char *what = kind == SK_LISTENER ? "listen" : "connection";
+	if (u && ts->conf.uid_max_sockets && u->sockets >= ts->conf.uid_max_sockets) {
+		ts->cnt.tcpsock_refused_uid_limit++;
+		if (a)
+			dn_app_limit_log(a, DN_LIMIT_UID_SOCKETS, what, "apps.per_uid.max_sockets",
+					 ts->conf.uid_max_sockets);
+		return EMFILE;
+	}
+	if (kind != SK_LISTENER)
+		return 0;
+	uint32_t maxl = ts->conf.max_listeners ? ts->conf.max_listeners : sa->cap;
+	if (sa->listeners >= maxl) {
+		ts->cnt.tcpsock_refused_listeners++;
+		if (a)
+			dn_app_limit_log(a, DN_LIMIT_LISTENERS, what, "apps.max_listeners", maxl);
+		return EMFILE;
+	}
+	if (u && ts->conf.uid_max_listeners && u->listeners >= ts->conf.uid_max_listeners) {
+		ts->cnt.tcpsock_refused_uid_limit++;
+		if (a)
+			dn_app_limit_log(a, DN_LIMIT_UID_LISTENERS, what,
+					 "apps.per_uid.max_listeners", ts->conf.uid_max_listeners);
+		return EMFILE;
+	}
+	return 0;
+}
+
 static struct sock *sock_new(struct sock_app *sa, uint8_t kind, int *err)
 {
 	uint32_t i;
+	if ((*err = sock_limits(sa, kind)) != 0)
+		return NULL;
 	for (i = 0; i < sa->cap; i++)
 		if (!sa->socks[i])
 			break;
 	if (i == sa->cap) {
 		*err = EMFILE;
+		if (sa->app)
+			dn_app_limit_log(sa->app, DN_LIMIT_SOCKETS,
+					 kind == SK_LISTENER ? "listen" : "connection",
+					 "apps.max_sockets", sa->cap);
 		return NULL;
 	}
 	struct sock *s = calloc(1, sizeof(*s));
@@ -113,6 +165,15 @@ static struct sock *sock_new(struct sock_app *sa, uint8_t kind, int *err)
 	sa->live++;
 	if (sa->app)
 		sa->app->sockets++;
+	if (sa->uidu)
+		sa->uidu->sockets++;
+	if (kind == SK_LISTENER) {
+		sa->listeners++;
+		if (sa->app)
+			sa->app->listeners++;
+		if (sa->uidu)
+			sa->uidu->listeners++;
+	}
 	return s;
 }
 
@@ -156,6 +217,19 @@ static void sock_release(struct sock *s)
 	sa->socks[i] = NULL;
 	if (sa->app && sa->app->sockets)
 		sa->app->sockets--;
+	if (sa->uidu) {
+		sa->uidu->sockets--;
+		if (s->orphan)
+			sa->uidu->orphans--;
+	}
+	if (s->kind == SK_LISTENER) {
+		sa->listeners--;
+		if (sa->app && sa->app->listeners)
+			sa->app->listeners--;
+		if (sa->uidu)
+			sa->uidu->listeners--;
+	}
+	free(s->frozen);
 	free(s);
 	if (--sa->live == 0 && !sa->app)
 		app_state_free(sa);
@@ -601,6 +675,39 @@ void dn_tcpsock_on_rescan(void *ctx, struct dn_app *a)
 	}
 }
 
+/* The app is gone (closed, detached, killed): read the app's ring indices
+ * one last time, now, and keep them in daemon memory from here on.  The
+ * tx tail fixes what the connection may still send (what the app had
+ * published at this moment); the rx head says what it left unread (a
+ * reset, as close(2) would).  The process may live on and keep writing
+ * the region it still maps: neither the stack nor anything else here
+ * reads its indices again.  The bytes themselves stay in the region
+ * until sent and acknowledged (the retransmission buffer). */
+static int sock_freeze(struct sock *s)
+{
+	if (s->slot == DN_SLOT_NONE || s->frozen)
+		return 0;
+	struct dn_ring_shared *f = aligned_alloc(DN_CACHELINE, 2 * sizeof(*f));
+	if (!f)
+		return -1;
+	/* Last loads; an index found corrupt leaves the last valid one. */
+	(void)dn_ring_readable(&s->tx);
+	(void)dn_ring_writable(&s->rx);
+	dn_ring_shared_init(&f[0]);
+	dn_ring_shared_init(&f[1]);
+	atomic_store(&f[0].head, s->rx.head);
+	atomic_store(&f[0].tail, s->rx.tail);
+	atomic_store(&f[0].flags, dn_ring_flags(&s->rx));
+	atomic_store(&f[1].head, s->tx.head);
+	atomic_store(&f[1].tail, s->tx.tail);
+	atomic_store(&f[1].flags, dn_ring_flags(&s->tx));
+	s->rx.sh = &f[0];
+	s->tx.sh = &f[1];
+	s->frozen = f;
+	s->sa->ts->cnt.tcpsock_frozen++;
+	return 0;
+}
+
 void dn_tcpsock_on_detach(void *ctx, struct dn_app *a)
 {
 	struct dn_tcpsock *ts = ctx;
@@ -615,6 +722,26 @@ void dn_tcpsock_on_detach(void *ctx, struct dn_app *a)
 	/* Hold a reference while closing: sockets released on the way must
 	 * not free sa (or unmap the region) under this loop. */
 	sa->live++;
+	/* Every socket's send end is fixed before any close runs. */
+	for (uint32_t i = 0; i < sa->cap; i++) {
+		struct sock *s = sa->socks[i];
+		if (!s || s->app_closed)
+			continue;
+		if (sock_freeze(s) != 0 && s->conn) {
+			/* No memory to keep the indices: a reset stops the
+			 * connection just as surely. */
+			s->app_closed = 1;
+			dn_tcp_abort(s->conn);
+		}
+	}
+	/* What is left counts as the uid's orphans until released. */
+	for (uint32_t i = 0; i < sa->cap; i++) {
+		struct sock *s = sa->socks[i];
+		if (s && !s->orphan && sa->uidu) {
+			s->orphan = 1;
+			sa->uidu->orphans++;
+		}
+	}
 	/* Listeners first, so their unaccepted connections are reset, then
 	 * every connection the app held closes as at process exit. */
 	for (int pass = 0; pass < 2; pass++) {
@@ -635,6 +762,8 @@ void dn_tcpsock_on_detach(void *ctx, struct dn_app *a)
 		a->region_kept = 1;
 	} else {
 		/* Nothing left: the manager unmaps the region as usual. */
+		if (sa->uidu)
+			dn_uid_use_put(sa->uidu);
 		free(sa->socks);
 		free(sa->gen);
 		dn_slot_table_fini(&sa->slots);

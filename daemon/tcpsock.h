@@ -11,6 +11,12 @@
  * A dead app's connections finish the way the kernel's would at process
  * exit (FIN after queued data, RST when unread data remains), so its region
  * stays mapped (app->region_kept) until TCP has released the last of them.
+ * "Queued" means queued when the app went: at that moment each socket's
+ * ring indices are read one last time and move to daemon memory, so a
+ * process that lives on after a kill (or a detach) cannot keep feeding
+ * bytes to its old connections through the region it still maps.  Its
+ * sockets, listeners and kept region count against its uid (struct
+ * dn_uid_use) until the last connection is gone.
  *
  * No DPDK here: linked into unit tests.
  */
@@ -28,6 +34,9 @@ struct dn_tcpsock_conf {
 	uint32_t max_sockets;       /* per app, listeners included */
 	uint64_t region_commit_max; /* bytes an app's region may commit before
 				     * new sockets get ENOMEM; 0 = no bound */
+	uint32_t max_listeners;     /* per app; 0 = max_sockets */
+	uint32_t uid_max_sockets;   /* per uid, departed apps' included; 0 = none */
+	uint32_t uid_max_listeners; /* per uid; 0 = none */
 	uint16_t listen_port_min;   /* ports apps may listen on (0 always ok) */
 	uint16_t listen_port_max;
 };
@@ -41,6 +50,9 @@ struct dn_tcpsock_conf {
 	X(tcpsock_stale_cmd, "commands naming a closed or unknown socket (ignored)") \
 	X(tcpsock_events_lost, "events the app's event ring had no room for") \
 	X(tcpsock_orphans, "connections left to finish after their app went away") \
+	X(tcpsock_refused_uid_limit, "sockets refused: the uid at apps.per_uid.max_sockets or max_listeners") \
+	X(tcpsock_refused_listeners, "listens refused: the app at apps.max_listeners") \
+	X(tcpsock_frozen, "sockets whose send end was fixed when their app went away") \
 	X(tcpsock_violations, "apps disconnected for corrupting their rings") \
 	X(tcpsock_port_refused, "binds and listens refused: port outside apps.listen_port_min..max")
 

@@ -228,6 +228,16 @@ struct dn_ctl_app {
 	uint64_t bytes_in;            /* payload delivered to the app */
 	uint64_t bytes_out;           /* payload taken from the app */
 	char     name[32];            /* from its HELLO, NUL-terminated */
+	/* Limits (dillnetd.conf(5), apps.per_uid): this app's listeners
+	 * and what its uid holds in all, departed apps' connections and
+	 * kept regions included. */
+	uint32_t listeners;
+	uint32_t uid_apps;            /* attached + departed with connections */
+	uint32_t uid_pending;         /* connections not attached yet */
+	uint32_t uid_sockets;
+	uint32_t uid_listeners;
+	uint32_t uid_orphans;         /* connections left by departed apps */
+	uint64_t uid_region;          /* bytes */
 };
 
 /* CTL_CONNS entry: one TCP connection or listener, like a line of ss -ti. */

@@ -368,16 +368,21 @@ static void apps_text(const struct dn_out *o, const struct dn_reply *r)
 	uint32_t n = list_count(r);
 	char when[32];
 
-	fprintf(o->f, "%-8s %-6s %-6s %-5s %-20s %7s %10s %14s %14s  %s\n",
-		"PID", "UID", "GID", "ID", "NAME", "SOCKETS", "REGION", "BYTES_IN",
-		"BYTES_OUT", "ATTACHED");
+	/* UID_* columns: what the app's uid holds in all (the apps.per_uid
+	 * limits), departed apps' connections and kept regions included. */
+	fprintf(o->f, "%-8s %-6s %-6s %-5s %-20s %7s %6s %10s %14s %14s %8s %8s %8s %8s %8s %12s  %s\n",
+		"PID", "UID", "GID", "ID", "NAME", "SOCKETS", "LISTEN", "REGION", "BYTES_IN",
+		"BYTES_OUT", "UID_APPS", "UID_PEND", "UID_SOCK", "UID_LSTN", "UID_ORPH",
+		"UID_REGION", "ATTACHED");
 	for (uint32_t i = 0; i < n; i++) {
 		struct dn_ctl_app a;
 		list_entry(r, i, &a, sizeof(a));
 		/* The name comes from the app's own HELLO: untrusted. */
-		fprintf(o->f, "%-8u %-6u %-6u %-5u %-20s %7u %10" PRIu64 " %14" PRIu64
-			" %14" PRIu64 "  %s\n", a.pid, a.uid, a.gid, a.app_id, SAFE(a.name),
-			a.sockets, a.region_size, a.bytes_in, a.bytes_out,
+		fprintf(o->f, "%-8u %-6u %-6u %-5u %-20s %7u %6u %10" PRIu64 " %14" PRIu64
+			" %14" PRIu64 " %8u %8u %8u %8u %8u %12" PRIu64 "  %s\n", a.pid, a.uid,
+			a.gid, a.app_id, SAFE(a.name), a.sockets, a.listeners, a.region_size,
+			a.bytes_in, a.bytes_out, a.uid_apps, a.uid_pending, a.uid_sockets,
+			a.uid_listeners, a.uid_orphans, a.uid_region,
 			wall_str(a.attach_time_ms, when, sizeof(when)));
 	}
 	if (n == 0)
@@ -407,6 +412,13 @@ static void apps_json(const struct dn_out *o, const struct dn_reply *r)
 		dn_json_u64(&j, "region_size", a.region_size);
 		dn_json_u64(&j, "bytes_in", a.bytes_in);
 		dn_json_u64(&j, "bytes_out", a.bytes_out);
+		dn_json_u64(&j, "listeners", a.listeners);
+		dn_json_u64(&j, "uid_apps", a.uid_apps);
+		dn_json_u64(&j, "uid_pending", a.uid_pending);
+		dn_json_u64(&j, "uid_sockets", a.uid_sockets);
+		dn_json_u64(&j, "uid_listeners", a.uid_listeners);
+		dn_json_u64(&j, "uid_orphans", a.uid_orphans);
+		dn_json_u64(&j, "uid_region", a.uid_region);
 		dn_json_obj_end(&j);
 	}
 	dn_json_arr_end(&j);

@@ -324,7 +324,7 @@ if grep -q "X(CTL_APPS," "$root/proto/dn_msg.h"; then
 		bad "show apps (text) has a header and no raw escape byte"
 	fi
 	served ok -j show apps
-	json "show apps -j" 'len(d["apps"])==2 and d["apps"][0]["pid"]==1234 and d["apps"][0]["attach_time_ms"]==1700000000000 and d["apps"][1]["name"]=="evil\x1b[2J\"\\" and d["apps"][0]["region_size"]==1<<26'
+	json "show apps -j" 'len(d["apps"])==2 and d["apps"][0]["pid"]==1234 and d["apps"][0]["attach_time_ms"]==1700000000000 and d["apps"][1]["name"]=="evil\x1b[2J\"\\" and d["apps"][0]["region_size"]==1<<26 and d["apps"][0]["listeners"]==1 and d["apps"][0]["uid_apps"]==2 and d["apps"][0]["uid_pending"]==1 and d["apps"][0]["uid_sockets"]==7 and d["apps"][0]["uid_listeners"]==1 and d["apps"][0]["uid_orphans"]==4 and d["apps"][0]["uid_region"]==3<<26'
 fi
 if grep -q "X(CTL_KILL_APP," "$root/proto/dn_msg.h"; then
 	run -s "$tmp/none.sock" kill app 12x

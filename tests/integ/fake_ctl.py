@@ -25,7 +25,7 @@ ARP = "@I6sBBII"               # struct dn_ctl_arp_entry (4-byte aligned)
 COUNTER = "@48sQ0Q"
 LIST = "@II"
 LOGLEVEL = "@16s"
-APP = "@IIIIQIIQQQ32s0Q"        # struct dn_ctl_app
+APP = "@IIIIQIIQQQ32sIIIIIIQ0Q"  # struct dn_ctl_app
 KILL_APP = "@II"
 TCPCONN = "@IIHHBBBBBBH16s16sIIIIIIIIQQQQII0Q"   # struct dn_ctl_tcpconn
 KILL_CONN = "@IIHHI"
@@ -80,9 +80,10 @@ def counters():
 
 def apps():
     # The name comes from an unprivileged app's HELLO: make it hostile.
-    entries = [(1234, 1000, 1000, 1, 1700000000000, 3, 64, 1 << 26, 5, 6, b"web"),
+    entries = [(1234, 1000, 1000, 1, 1700000000000, 3, 64, 1 << 26, 5, 6, b"web",
+                1, 2, 1, 7, 1, 4, 3 << 26),
                (1235, 1001, 1001, 2, 1700000000500, 0, 64, 1 << 26, 0, 0,
-                b'evil\x1b[2J"\\')]
+                b'evil\x1b[2J"\\', 0, 1, 0, 0, 0, 0, 1 << 26)]
     return struct.pack(LIST, len(entries), 0) + b"".join(
         struct.pack(APP, *e) for e in entries)
 

@@ -195,6 +195,18 @@ dn_ensure_app_user() {
 	systemd-sysusers "$DN_ROOT/systemd/dillnet.sysusers" "$DN_ROOT/tests/demo.sysusers" &&
 		dn_have_app_user
 }
+# A second unprivileged user in group dillnet (the isolation tests' other
+# tenant).  Apps run with: dn_as_app2 CMD...
+DN_APP_USER2=dillnet-test2
+dn_ensure_app_user2() {
+	dn_ensure_app_user || return 1
+	id "$DN_APP_USER2" >/dev/null 2>&1 || useradd --system --no-create-home --gid dillnet \
+		--shell /usr/sbin/nologin "$DN_APP_USER2"
+}
+dn_as_app2() {
+	setpriv --reuid="$DN_APP_USER2" --regid=dillnet --init-groups -- \
+		env DILLNET_SOCKET="$DN_APP" "$@"
+}
 dn_as_app() {
 	setpriv --reuid="$DN_APP_USER" --regid=dillnet --init-groups -- \
 		env DILLNET_SOCKET="$DN_APP" "$@"

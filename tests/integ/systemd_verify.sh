@@ -167,8 +167,8 @@ fi
 
 # Manual pages named in Documentation= exist: verify again with its man
 # check on, against a manual tree holding only this repository's pages.
-mkdir -p "$tmp/man/man3" "$tmp/man/man5" "$tmp/man/man8"
-for p in "$root"/daemon/man/*.[358] "$root"/client-lib/man/*.[358]; do
+mkdir -p "$tmp/man/man3" "$tmp/man/man5" "$tmp/man/man7" "$tmp/man/man8"
+for p in "$root"/daemon/man/*.[3578] "$root"/client-lib/man/*.[3578]; do
 	[ -f "$p" ] && cp "$p" "$tmp/man/man${p##*.}/"
 done
 if (cd "$unitdir" && MANPATH=$tmp/man timeout 60 systemd-analyze verify --man=yes "${units[@]/#/./}") \

@@ -48,16 +48,16 @@ check "dillnetd.service starts /usr/sbin/dillnetd (@SBINDIR@ replaced)" \
 check "installed sysusers.d/dillnet.conf" test -f "$P/lib/sysusers.d/dillnet.conf"
 check "installed tmpfiles.d/dillnet.conf" test -f "$P/lib/tmpfiles.d/dillnet.conf"
 missing=0
-for m in "$DN_ROOT"/client-lib/man/*.3 "$DN_ROOT"/daemon/man/*.5 "$DN_ROOT"/daemon/man/*.8; do
+for m in "$DN_ROOT"/client-lib/man/*.3 "$DN_ROOT"/daemon/man/*.5 "$DN_ROOT"/daemon/man/*.7 "$DN_ROOT"/daemon/man/*.8; do
 	[ -e "$m" ] || continue
 	sec=${m##*.}
 	[ -f "$P/share/man/man$sec/$(basename "$m")" ] || { echo "missing man page: $(basename "$m")"; missing=$((missing + 1)); }
 done
-nman=$(ls "$P"/share/man/man[358]/* 2>/dev/null | wc -l)
+nman=$(ls "$P"/share/man/man[3578]/* 2>/dev/null | wc -l)
 check "every manual page installed ($nman pages, $missing missing)" test $missing -eq 0 -a "$nman" -gt 0
-out=$("$DN_ROOT/tests/man.sh" "$P"/share/man/man[358]/* 2>&1)
+out=$("$DN_ROOT/tests/man.sh" "$P"/share/man/man[3578]/* 2>&1)
 check "installed manual pages render without warnings ($out)" \
-	"$DN_ROOT/tests/man.sh" "$P"/share/man/man[358]/*
+	"$DN_ROOT/tests/man.sh" "$P"/share/man/man[3578]/*
 
 # --- the library's interface
 lib=$P/lib/libdillnet.so.0.1.0

@@ -387,6 +387,8 @@ START_TEST(test_app_nop_roundtrip_with_wakeups)
 	ck_assert_int_eq(write(r.dmn_efd, &one, sizeof(one)), 8);
 	pump(&f, 3);
 	dn_apps_cancel_sleep(f.m);
+	/* The eventfd woke the loop; its next pass drains the ring. */
+	ck_assert_uint_eq(dn_apps_poll(f.m), 1);
 	/* The daemon answered and woke the app through its eventfd. */
 	struct pollfd p = { .fd = r.app_efd, .events = POLLIN };
 	ck_assert_int_eq(poll(&p, 1, 1000), 1);
@@ -419,7 +421,14 @@ START_TEST(test_app_nop_roundtrip_with_wakeups)
 		ck_assert_int_eq(dn_region_cmd_push(&r.v, &c), 1);
 	ck_assert_int_eq(dn_region_cmd_push(&r.v, &c), 0);
 	ck_assert_int_eq(f.rescans, 0);
-	ck_assert_uint_eq(dn_apps_poll(f.m), cap);
+	/* At most the per-app budget per pass. */
+	uint32_t got = 0, passes = 0;
+	for (unsigned k; (k = dn_apps_poll(f.m)) != 0; passes++) {
+		ck_assert_uint_le(k, DN_APPS_CMD_BUDGET);
+		got += k;
+	}
+	ck_assert_uint_eq(got, cap);
+	ck_assert_uint_eq(passes, (cap + DN_APPS_CMD_BUDGET - 1) / DN_APPS_CMD_BUDGET);
 	ck_assert_int_eq(f.rescans, 1);
 	ck_assert_uint_eq(dn_apps_poll(f.m), 0);
 	ck_assert_int_eq(f.rescans, 1);
@@ -442,13 +451,33 @@ START_TEST(test_app_policy_refuses_with_eacces_and_logs)
 	f.conf.allowed_gids = f.gids;
 	f.conf.n_gids = 1;
 	afx_open(&f);
-	int fd = cli_connect(&f);
+	/* HELLO already sent when the daemon accepts: that request is
+	 * answered, and the connection closed at once. */
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f.path);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	struct dn_msg_hello hello;
 	dn_msg_hello_init(&hello, "intruder");
 	ck_assert_uint_eq(cli_call(&f, fd, DN_MSG_HELLO, &hello, sizeof(hello), NULL, 0, NULL, NULL),
 			  EACCES);
 	assert_hung_up(&f, fd);
 	ck_assert_uint_eq(dn_apps_count(f.m), 0);
+	close(fd);
+	/* Silent: answered with the library's HELLO id and closed, never
+	 * holding a place. */
+	fd = cli_connect(&f);
+	ck_assert_uint_eq(dn_apps_count(f.m), 0);
+	{
+		uint8_t buf[256];
+		struct dn_msg_hdr h;
+		ck_assert_int_eq(cli_recv(&f, fd, buf, sizeof(buf), NULL, NULL), (ssize_t)sizeof(h));
+		ck_assert_int_eq(dn_msg_check(buf, sizeof(h), 1, &h), 0);
+		ck_assert_uint_eq(h.type, DN_MSG_HELLO);
+		ck_assert_uint_eq(h.req_id, 1);
+		ck_assert_uint_eq(h.result, EACCES);
+	}
+	assert_hung_up(&f, fd);
 	snprintf(want, sizeof(want), "pid %d uid %u", (int)getpid(), (unsigned)getuid());
 	assert_log_has(&f, want);
 	assert_log_has(&f, "not allowed by policy");
@@ -645,6 +674,8 @@ START_TEST(test_app_corrupt_ring_is_violation)
 	atomic_store(&cs->tail, 1ull << 40);
 	uint64_t one = 1;
 	ck_assert_int_eq(write(r.dmn_efd, &one, sizeof(one)), 8);
+	pump(&f, 2);
+	dn_apps_poll(f.m);
 	assert_hung_up(&f, fd);
 	ck_assert_int_eq(f.detached, 1);
 	snprintf(want, sizeof(want), "pid %d uid %u (unit-app): protocol violation: command ring",
@@ -768,19 +799,28 @@ START_TEST(test_app_too_many_apps)
 {
 	struct afx f;
 	afx_init(&f);
+	struct cli_region r;
 	f.conf.max_apps = 1;
 	afx_open(&f);
+	/* Two connections before either attaches: neither is an app yet. */
 	int fd1 = cli_connect(&f);
-	cli_hello(&f, fd1);
 	int fd2 = cli_connect(&f);
-	struct dn_msg_hello hello;
-	dn_msg_hello_init(&hello, "second");
-	ck_assert_uint_eq(cli_call(&f, fd2, DN_MSG_HELLO, &hello, sizeof(hello), NULL, 0, NULL, NULL),
+	cli_hello(&f, fd1);
+	cli_hello(&f, fd2);
+	cli_attach(&f, fd1, &r);
+	struct dn_app_attach_req rq = { 0 };
+	ck_assert_uint_eq(cli_call(&f, fd2, DN_MSG_APP_ATTACH, &rq, sizeof(rq), NULL, 0, NULL, NULL),
 			  EAGAIN);
 	assert_hung_up(&f, fd2);
-	assert_log_has(&f, "too many apps");
+	assert_log_has(&f, "apps.max_apps (1) reached");
 	ck_assert_uint_eq(dn_apps_count(f.m), 1);
 	close(fd2);
+	/* With the one app attached a new connection is refused at once. */
+	fd2 = cli_connect(&f);
+	ck_assert_uint_eq(dn_apps_count(f.m), 1);
+	assert_hung_up(&f, fd2);
+	close(fd2);
+	cli_region_free(&r);
 	close(fd1);
 	afx_close(&f);
 }
