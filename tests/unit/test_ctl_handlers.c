@@ -500,7 +500,7 @@ START_TEST(test_ctl_apps_list_and_kill_with_manager)
 	struct dn_ctl_app a;
 	cfx_init(&f);
 	/* A real manager on an abstract-namespace listener, one app
-	 * connected and greeted. */
+	 * connected, greeted and attached. */
 	char name[64];
 	snprintf(name, sizeof(name), "dn-unit-ctlh-%d", (int)getpid());
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -530,6 +530,16 @@ START_TEST(test_ctl_apps_list_and_kill_with_manager)
 	for (int i = 0; i < 5; i++)
 		dn_evloop_run_once(ev, 2);
 	ck_assert_int_eq(send(cfd, hb, sizeof(hb), MSG_NOSIGNAL), (ssize_t)sizeof(hb));
+	for (int i = 0; i < 5; i++)
+		dn_evloop_run_once(ev, 2);
+	/* Listed once attached (a connection that has not attached is no
+	 * app); the reply's fds die with cfd. */
+	_Alignas(8) uint8_t ab[sizeof(struct dn_msg_hdr) + sizeof(struct dn_app_attach_req)];
+	struct dn_app_attach_req aq = { 0 };
+	dn_msg_hdr_init(&hh, DN_MSG_APP_ATTACH, 0, sizeof(aq), 2, 0);
+	memcpy(ab, &hh, sizeof(hh));
+	memcpy(ab + sizeof(hh), &aq, sizeof(aq));
+	ck_assert_int_eq(send(cfd, ab, sizeof(ab), MSG_NOSIGNAL), (ssize_t)sizeof(ab));
 	for (int i = 0; i < 5; i++)
 		dn_evloop_run_once(ev, 2);
 
