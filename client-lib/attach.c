@@ -46,6 +46,7 @@
  * region.  The child's dillnet_pollfd() is a new descriptor.
  */
 #include "attach.h"
+#include "dn_efd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -141,21 +142,6 @@ static struct {
 	.once = PTHREAD_ONCE_INIT,
 };
 
-static void efd_signal(int fd)
-{
-	uint64_t one = 1;
-	/* EAGAIN: the counter is saturated, the reader wakes anyway. */
-	ssize_t n = write(fd, &one, sizeof(one));
-	(void)n;
-}
-
-static void efd_drain(int fd)
-{
-	uint64_t v;
-	ssize_t n = read(fd, &v, sizeof(v));
-	(void)n;
-}
-
 /* DILLNET_DEBUG=1 in the environment: say on stderr why an attachment
  * ended and what the daemon reported, for operators chasing a reset. */
 void dnl_debug(const char *fmt, ...)
@@ -229,7 +215,7 @@ static void ready_note(struct dnl_sock *s)
 		s->rnext = g.ready;
 		g.ready = s;
 		if (g.pollfd >= 0)
-			efd_signal(g.pollfd);
+			dn_efd_signal(g.pollfd);
 	}
 	pthread_mutex_unlock(&g.mu);
 }
@@ -637,7 +623,7 @@ void dnl_att_cmd(struct dnl_att *a, uint16_t op, uint32_t sock)
 	/* Full (cmd_lost bumped): the daemon must look even if it did not
 	 * say it sleeps, or it would not notice the loss until later. */
 	if (rc == 0 || (rc == 1 && dn_ring_consumer_needs_wakeup(&a->reg.cmd)))
-		efd_signal(a->efd_out);
+		dn_efd_signal(a->efd_out);
 	pthread_mutex_unlock(&a->cmd_mu);
 	if (rc < 0) {
 		pthread_mutex_lock(&a->mu);
@@ -873,7 +859,7 @@ static void *pump_main(void *arg)
 			};
 			int k = poll(pf, 3, -1);
 			if (k > 0 && pf[1].revents)
-				efd_drain(a->efd_in);
+				dn_efd_drain(a->efd_in);
 			if (k > 0 && pf[2].revents) {
 				dn_ring_cons_cancel_sleep(&a->reg.evt);
 				break;
@@ -1280,7 +1266,7 @@ DILLNET_EXPORT int dillnet_pollfd(void)
 	int err = errno;
 	/* Changes queued before the fd existed must be seen too. */
 	if (fd >= 0 && g.ready)
-		efd_signal(fd);
+		dn_efd_signal(fd);
 	pthread_mutex_unlock(&g.mu);
 	if (fd < 0)
 		errno = err;
@@ -1324,7 +1310,7 @@ DILLNET_EXPORT int dillnet_ready(struct dillnet_ready *out, int max)
 	int n = 0;
 	pthread_mutex_lock(&g.mu);
 	if (g.pollfd >= 0)
-		efd_drain(g.pollfd);
+		dn_efd_drain(g.pollfd);
 	while (g.ready && n < max) {
 		struct dnl_sock *s = g.ready;
 		g.ready = s->rnext;
@@ -1335,7 +1321,7 @@ DILLNET_EXPORT int dillnet_ready(struct dillnet_ready *out, int max)
 	}
 	/* More than max changed: stay readable for the rest. */
 	if (g.ready && g.pollfd >= 0)
-		efd_signal(g.pollfd);
+		dn_efd_signal(g.pollfd);
 	pthread_mutex_unlock(&g.mu);
 	/* Levels are read afterwards, per handle, through the table so a
 	 * handle closed meanwhile is simply skipped. */

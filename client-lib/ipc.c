@@ -39,6 +39,7 @@
  * wakeups, which cannot be polled together with the socket.
  */
 #include "handle.h"
+#include "dn_efd.h"
 #include "iol.h"
 #include "ipc.h"
 
@@ -114,22 +115,6 @@ static inline int efd_wake_peer_rx(const struct ipc_conn *c)
 static inline int efd_wake_peer_tx(const struct ipc_conn *c)
 {
 	return c->efd[2 * (1 - c->side) + 1];
-}
-
-static void efd_signal(int fd)
-{
-	uint64_t one = 1;
-	/* EAGAIN means the counter is already huge: the sleeper will wake
-	 * anyway, so the error can be ignored. */
-	ssize_t n = write(fd, &one, sizeof(one));
-	(void)n;
-}
-
-static void efd_drain(int fd)
-{
-	uint64_t v;
-	ssize_t n = read(fd, &v, sizeof(v));
-	(void)n;
 }
 
 static inline void cpu_relax(void)
@@ -215,7 +200,7 @@ static int mem_check(const void *mem)
 static void lst_cancel(struct dnl_handle *h)
 {
 	struct ipc_listener *l = (struct ipc_listener *)h;
-	efd_signal(l->cancel_fd);
+	dn_efd_signal(l->cancel_fd);
 }
 
 static void lst_release(struct dnl_handle *h)
@@ -498,7 +483,7 @@ static int conn_wait(struct ipc_conn *c, int rx, int64_t deadline)
 			rc = -1;
 		}
 		if (n > 0 && pf[0].revents)
-			efd_drain(pf[0].fd);
+			dn_efd_drain(pf[0].fd);
 		if (n > 0 && pf[1].revents)
 			atomic_store(&c->peer_gone, 1);
 	}
@@ -561,7 +546,7 @@ static int conn_bsendl(struct dnl_handle *h, struct iolist *first,
 				p += w;
 				n -= w;
 				if (dn_ring_consumer_needs_wakeup(&c->tx))
-					efd_signal(efd_wake_peer_rx(c));
+					dn_efd_signal(efd_wake_peer_rx(c));
 				continue;
 			}
 			if (atomic_load(&c->peer_gone)) {
@@ -579,7 +564,7 @@ fail:
 	if (moved) {
 		int e = errno;
 		dn_ring_set_flag(&c->tx, DN_RING_F_RESET);
-		efd_signal(efd_wake_peer_rx(c));
+		dn_efd_signal(efd_wake_peer_rx(c));
 		errno = e;
 	}
 	return -1;
@@ -647,7 +632,7 @@ static int conn_brecvl(struct dnl_handle *h, struct iolist *first,
 					p += r;
 				n -= r;
 				if (dn_ring_producer_needs_wakeup(&c->rx))
-					efd_signal(efd_wake_peer_tx(c));
+					dn_efd_signal(efd_wake_peer_tx(c));
 				continue;
 			}
 			int st = rx_empty_state(c);
@@ -673,7 +658,7 @@ static int conn_done(struct dnl_handle *h, int64_t deadline)
 	c->done = 1;
 	dn_ring_set_flag(&c->tx, DN_RING_F_EOF);
 	if (dn_ring_consumer_needs_wakeup(&c->tx))
-		efd_signal(efd_wake_peer_rx(c));
+		dn_efd_signal(efd_wake_peer_rx(c));
 	return 0;
 }
 
@@ -693,7 +678,7 @@ static int conn_close(struct dnl_handle *h, int64_t deadline)
 		}
 		if (r) {
 			if (dn_ring_producer_needs_wakeup(&c->rx))
-				efd_signal(efd_wake_peer_tx(c));
+				dn_efd_signal(efd_wake_peer_tx(c));
 			continue;
 		}
 		int st = rx_empty_state(c);
@@ -711,8 +696,8 @@ static void conn_cancel(struct dnl_handle *h)
 	struct ipc_conn *c = (struct ipc_conn *)h;
 	/* Our own sleepers wait on these two; the value is harmless to the
 	 * peer's view since only we read them. */
-	efd_signal(efd_wait_rx(c));
-	efd_signal(efd_wait_tx(c));
+	dn_efd_signal(efd_wait_rx(c));
+	dn_efd_signal(efd_wait_tx(c));
 }
 
 static void conn_release(struct dnl_handle *h)
@@ -727,8 +712,8 @@ static void conn_release(struct dnl_handle *h)
 			dn_ring_set_flag(&c->tx, DN_RING_F_EOF);
 		}
 		dn_ring_set_flag(&c->rx, DN_RING_F_RESET);
-		efd_signal(efd_wake_peer_rx(c));
-		efd_signal(efd_wake_peer_tx(c));
+		dn_efd_signal(efd_wake_peer_rx(c));
+		dn_efd_signal(efd_wake_peer_tx(c));
 	}
 	conn_free_res(c);
 }
@@ -800,7 +785,7 @@ DILLNET_EXPORT int dillnet_ipc_sendfd(int s, int fd, int64_t deadline)
 			goto end;
 		}
 		if (pf[1].revents)
-			efd_drain(pf[1].fd);
+			dn_efd_drain(pf[1].fd);
 	}
 end:
 	dnl_dir_end(h, DNL_SEND, rc);
@@ -914,7 +899,7 @@ DILLNET_EXPORT int dillnet_ipc_recvfd(int s, int64_t deadline)
 			goto end;
 		}
 		if (pf[1].revents)
-			efd_drain(pf[1].fd);
+			dn_efd_drain(pf[1].fd);
 		if (pf[0].revents & (POLLHUP | POLLERR))
 			atomic_store(&c->peer_gone, 1);
 	}

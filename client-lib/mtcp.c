@@ -43,6 +43,7 @@
  * here calls into attach.c while holding a context mutex.
  */
 #include "attach.h"
+#include "dn_efd.h"
 #include "mtcp_api.h"
 #include "mtcp_epoll.h"
 #include "sockio.h"
@@ -276,13 +277,6 @@ static void *id_get(struct mctx_i *c, int id, int want, int *kind)
 
 /* ---- readiness ------------------------------------------------------------ */
 
-static void efd_signal(int fd)
-{
-	uint64_t one = 1;
-	ssize_t n = write(fd, &one, sizeof(one));
-	(void)n;
-}
-
 static void ep_enqueue_locked(struct ms *m)
 {
 	struct ep *e = m->ep;
@@ -325,7 +319,7 @@ static void ms_note(struct ms *m)
 	if (m->ep) {
 		ep_enqueue_locked(m);
 		if (atomic_load(&c->sleeping))
-			efd_signal(c->efd);
+			dn_efd_signal(c->efd);
 	}
 	pthread_mutex_unlock(&c->mu);
 }

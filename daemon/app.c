@@ -1,5 +1,6 @@
 /* The app manager; see app.h. */
 #include "app.h"
+#include "dn_efd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -309,14 +310,6 @@ static void reply(struct dn_app *a, const struct dn_msg_hdr *rq, uint32_t result
 	send_frame(a, m->txbuf, sizeof(h) + len, fds, nfds);
 }
 
-static void efd_signal(int fd)
-{
-	uint64_t one = 1;
-	/* EAGAIN only when the counter is saturated: the app is awake then. */
-	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		return;
-}
-
 /* ---- events and wakeups ----------------------------------------------- */
 
 int dn_app_event(struct dn_app *a, const struct dn_evt *e)
@@ -329,26 +322,26 @@ int dn_app_event(struct dn_app *a, const struct dn_evt *e)
 		return -1;
 	}
 	if (dn_ring_consumer_needs_wakeup(&a->region.evt))
-		efd_signal(a->app_efd);
+		dn_efd_signal(a->app_efd);
 	return rc;
 }
 
 void dn_app_signal(struct dn_app *a)
 {
 	if (!a->dead && a->attached)
-		efd_signal(a->app_efd);
+		dn_efd_signal(a->app_efd);
 }
 
 void dn_app_wake_consumer(struct dn_app *a, struct dn_ring *r)
 {
 	if (!a->dead && a->attached && dn_ring_consumer_needs_wakeup(r))
-		efd_signal(a->app_efd);
+		dn_efd_signal(a->app_efd);
 }
 
 void dn_app_wake_producer(struct dn_app *a, struct dn_ring *r)
 {
 	if (!a->dead && a->attached && dn_ring_producer_needs_wakeup(r))
-		efd_signal(a->app_efd);
+		dn_efd_signal(a->app_efd);
 }
 
 /* ---- commands --------------------------------------------------------- */
@@ -400,7 +393,7 @@ static unsigned drain_commands(struct dn_apps *m, struct dn_app *a, unsigned bud
 		 * awake gets a write per wakeup it uses, not one per pass. */
 		uint64_t head = atomic_load_explicit(&a->region.evt.sh->head, memory_order_acquire);
 		if (!a->nop_woke || (int64_t)(head - a->nop_wake_tail) >= 0) {
-			efd_signal(a->app_efd);
+			dn_efd_signal(a->app_efd);
 			a->nop_woke = 1;
 			a->nop_wake_tail = a->region.evt.tail;
 		}
