@@ -356,7 +356,7 @@ static size_t tx_room(struct ms *m)
 	size_t w = dn_ring_writable(&m->tx);
 	if (w == DN_RING_CORRUPT)
 		return 0;
-	size_t used = m->tx.size - w;
+	size_t used = dn_ring_used(&m->tx);
 	if (used >= m->sndcap)
 		return 0;
 	size_t cap = m->sndcap - used;
@@ -1641,6 +1641,8 @@ static ssize_t do_send(struct mctx_i *c, int sockid, const struct iovec *iov,
 			break;
 		}
 		size_t room = tx_room(m);
+		if (room < want - total && dnl_tx_grow(&m->tx, want - total, m->sndcap))
+			room = tx_room(m);
 		while (room && vi < cnt) {
 			size_t n = iov[vi].iov_len - voff;
 			if (n > room)

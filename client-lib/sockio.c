@@ -35,9 +35,21 @@ ssize_t dnl_rx_take(struct dnl_sock *s, void *p, size_t n, int *rxcmd)
 		errno = ECONNRESET;
 		return -1;
 	}
-	if (r && (before > s->rx->size / 2 || dn_ring_producer_needs_wakeup(s->rx)))
+	if (r && (before > s->rx->cap / 2 || dn_ring_producer_needs_wakeup(s->rx)))
 		*rxcmd = 1;
 	return (ssize_t)r;
+}
+
+int dnl_tx_grow(struct dn_ring *tx, size_t want, size_t most)
+{
+	int grew = 0;
+	while (tx->cap < tx->size && tx->cap < most) {
+		size_t w = dn_ring_writable(tx);
+		if (w == DN_RING_CORRUPT || w >= want || dn_ring_grow(tx, tx->cap * 2) != 0)
+			break;
+		grew = 1;
+	}
+	return grew;
 }
 
 int dnl_rx_ready(void *sock)

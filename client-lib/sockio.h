@@ -22,6 +22,14 @@ int dnl_sock_broken(struct dnl_sock *s);
  * was more than half full, or the daemon said it waits for room. */
 ssize_t dnl_rx_take(struct dnl_sock *s, void *p, size_t n, int *rxcmd);
 
+/* The tx ring has less than want bytes of room: double its capacity (up
+ * to its size and to most bytes) while that gives room now.  Send-buffer
+ * autotuning, app side: a ring starts at DN_SLOT_INIT_CAP and grows only
+ * for a writer that has more than fits, one doubling per time the daemon
+ * gets through the old capacity (dn_ring_grow's EBUSY).  Returns 1 when it
+ * grew. */
+int dnl_tx_grow(struct dn_ring *tx, size_t want, size_t most);
+
 /* ready() callbacks for dnl_sock_wait (arg: the struct dnl_sock; they run
  * under the attachment's mutex). */
 int dnl_rx_ready(void *sock);      /* bytes, EOF or a reset */

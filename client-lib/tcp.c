@@ -521,6 +521,8 @@ static int conn_bsendl(struct dnl_handle *h, struct iolist *first,
 		return -1;
 	}
 	/* Deadline 0: fail before moving anything when it cannot all go. */
+	if (deadline == 0)
+		dnl_tx_grow(&c->tx, iol_total(first, last), SIZE_MAX);
 	size_t room = dn_ring_writable(&c->tx);
 	if (room == DN_RING_CORRUPT) {
 		errno = ECONNRESET;
@@ -561,8 +563,11 @@ static int conn_bsendl(struct dnl_handle *h, struct iolist *first,
 				n -= w;
 				continue;
 			}
-			/* Full: tell the daemon what is there, then sleep
+			/* Full: a ring below its size grows (and we go on),
+			 * else tell the daemon what is there, then sleep
 			 * until it frees room. */
+			if (dnl_tx_grow(&c->tx, n, SIZE_MAX))
+				continue;
 			if (kick) {
 				dnl_att_cmd(a, DN_CMD_TX, c->s.id);
 				kick = 0;

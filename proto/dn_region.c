@@ -247,6 +247,9 @@ int dn_region_slot_reset(struct dn_region *v, uint32_t slot)
 	struct dn_slot_hdr *s = (struct dn_slot_hdr *)(v->base + off);
 	dn_ring_shared_init(&s->rx);
 	dn_ring_shared_init(&s->tx);
+	/* Small to start with; each ring's producer grows it with use. */
+	dn_ring_shared_set_cap(&s->rx, v->l.rx_size < DN_SLOT_INIT_CAP ? 0 : DN_SLOT_INIT_CAP);
+	dn_ring_shared_set_cap(&s->tx, v->l.tx_size < DN_SLOT_INIT_CAP ? 0 : DN_SLOT_INIT_CAP);
 	return 0;
 }
 

@@ -46,53 +46,23 @@
  *    the region can ever commit is its size.
  *  - Every index and size the daemon acts on still comes from its private
  *    layout and ring views (see "The rule for everything an app can
- *    write" in DESIGN.md); nothing above adds a field the app writes.
+ *    write" in DESIGN.md); the one word added that an app writes is its
+ *    tx rings' capacity, below.
  *
- * Not built yet (see /work/notes/capacity.md): rings whose usable
- * capacity starts small and grows.  With full-size rings a long-lived
- * connection's traffic walks its pointers over every page of its rings,
- * so a busy connection ends up committing rx_size + tx_size even when
- * little is in flight; the design is a capacity word per ring written by
- * its producer (power of two <= the layout's size, read by the consumer
- * after each tail load, validated against the private size), growth by
- * doubling with the producer copying the live bytes whose position has
- * the new bit set into the upper half (both mappings stay valid) and
- * writing at most the old capacity ahead of the consumer's head until
- * the head passes the switch point.
- *
- * Everything is at offsets from the region base, never pointers: the two
- * sides map it at different addresses, and the daemon must not follow
- * anything an app could redirect.  The daemon keeps its own copy of the
- * layout (struct dn_region_layout) and never reads the header back; the
- * library validates the header against the size of what it mapped.
- *
- * Records: the command and event rings are dn_ring byte rings carrying
- * whole 32-byte records (struct dn_cmd, struct dn_evt).  Ring sizes are
- * multiples of the record size, and a writer publishes only whole records,
- * so a readable count that is not a multiple of the record size is itself
- * a protocol violation.
- *
- * Which path carries what (see also dn_msg.h):
- *  - The control socket (SOCK_SEQPACKET request/reply) carries everything
- *    that creates, names or destroys state, or must report an errno:
- *    attach, detach, listen, connect, accept, shutdown, close.  These are
- *    rare next to data, each needs exactly one reply, and the kernel gives
- *    ordering, flow control and peer death for free.
- *  - The command ring carries data-path hints that need no reply: "I put
- *    bytes in my tx ring" (TX), "I freed room in my rx ring" (RX, a window
- *    update), and NOP (answered by an EVT_NOP: liveness and benchmarks).
- *    They are idempotent; the daemon re-reads the socket's ring indices
- *    anyway, so a duplicate or forged command costs only work.
- *  - The event ring carries readiness and completions from the daemon:
- *    readable, writable, connect finished, accept pending, reset, closed.
- *    When it is full the daemon drops the event and bumps evt_lost; an app
- *    that sees evt_lost change rescans all its sockets.  Symmetrically an
- *    app whose command ring is full bumps cmd_lost and the daemon, seeing
- *    it change, rescans that app's sockets.
- *  - Wakeups: the dn_ring sleeping-flag handshake on each ring, with two
- *    eventfds passed at attach: one the daemon signals (app wakes: events or
- *    command-ring room, rx data, tx room) and one the app signals (daemon
- *    wakes: commands).
+ * Rings that start small and grow (dn_ring.h "Capacity"): a slot's rx
+ * and tx rings start at DN_SLOT_INIT_CAP (16 KiB) of their rx_size /
+ * tx_size and only that part of their pages is ever touched until they
+ * grow, so a long-lived connection moving small messages stays at a few
+ * pages however much it moved.  Each ring's producer owns its capacity
+ * word and doubles it with use: the daemon grows rx when more than half
+ * of it arrived in one round trip while the app kept up, or when the peer
+ * sent past the room (a passive connection's ring grows at once to the 64
+ * KiB its SYN-ACK offered); libdillnet grows tx when a write finds it
+ * full.  The daemon checks the tx capacity word the app writes (a power
+ * of two within tx_size, and no more bytes than it says): a wrong one is
+ * a violation like any corrupt index.  Capacity is not given back while
+ * the connection lives (the kernel does not shrink either); the pages are
+ * when the slot is released.
  */
 #ifndef DN_REGION_H
 #define DN_REGION_H
@@ -103,10 +73,15 @@
 #include "dn_ring.h"
 
 #define DN_REGION_MAGIC    0x47524e44u   /* "DNRG" little-endian */
-#define DN_REGION_VERSION  1u
+#define DN_REGION_VERSION  2u   /* 2: ring capacity words (dn_ring.h) */
 #define DN_REGION_PAGE     4096u
 #define DN_SLOT_HDR_SIZE   DN_REGION_PAGE
 #define DN_SLOT_NONE       UINT32_MAX     /* listeners own no buffer slot */
+
+/* Capacity a slot's rings start with (dn_ring.h "Capacity"): the daemon
+ * grows the rx ring as the peer fills the window, the app its tx ring as
+ * it finds it full, each doubling up to rx_size / tx_size. */
+#define DN_SLOT_INIT_CAP   (16u << 10)
 
 /* Limits the layout accepts (both sides check them). */
 #define DN_REGION_MAX_SLOTS   65536u

@@ -11,7 +11,24 @@
  * every index it loads against its private copies and the size.
  *
  * Indices are free-running 64-bit byte counts; the byte at position p lives
- * at data[p & (size-1)].  readable = tail - head, writable = size - readable.
+ * at data[p & (cap-1)].  readable = tail - head, writable = cap - readable.
+ *
+ * Capacity: the data area holds `size` bytes, but the ring may use only
+ * the first `cap` of them (a power of two, 64 <= cap <= size), so a ring
+ * that never needed more touches only cap bytes' worth of pages.  The
+ * producer owns cap (shared word 0 means cap = size) and grows it with
+ * dn_ring_grow(): it copies each byte of the current window whose position
+ * has a new mask bit set to its new place (the upper part, which no
+ * old-cap reader looks at), then publishes the new cap before any byte
+ * written with it.  A consumer loads cap after every tail it loads, so it
+ * uses the new cap for every byte past the switch point S (the tail at
+ * growth), and either cap for bytes before S (both copies are there).
+ * Until the consumer's head reaches S the producer still fills no more
+ * than the old cap ahead of head: a byte it writes at q lands on the
+ * old-cap place of q - old cap, which is below head then.  A consumer
+ * that does not trust the producer (the daemon on a tx ring) checks the
+ * cap it loads (power of two, <= its private size): a wrong one can only
+ * garble the producer's own stream.
  *
  * Wakeups: a side about to sleep sets its "waiting" flag, issues a full
  * fence, re-checks the ring and only then sleeps.  The other side, after
@@ -32,6 +49,7 @@ struct dn_ring_shared {
 	_Atomic uint32_t cons_waiting;                  /* consumer sleeps for data */
 	_Alignas(DN_CACHELINE) _Atomic uint64_t tail;   /* written by producer */
 	_Atomic uint32_t prod_waiting;                  /* producer sleeps for room */
+	_Atomic uint32_t cap;                           /* producer: capacity, 0 = size */
 	_Alignas(DN_CACHELINE) _Atomic uint32_t flags;  /* DN_RING_F_*, either side */
 };
 
@@ -43,8 +61,12 @@ struct dn_ring_shared {
 struct dn_ring {
 	struct dn_ring_shared *sh;
 	uint8_t *data;
-	uint32_t size;      /* power of two, private copy */
+	uint32_t size;      /* data area, power of two, private copy */
+	uint32_t cap;       /* capacity in use (<= size); mask = cap - 1 */
 	uint32_t mask;
+	uint32_t limit;     /* producer: fill bound, cap or the old cap until
+			     * head passes switch_pos */
+	uint64_t switch_pos;/* producer: tail at the last growth */
 	uint64_t head;      /* last validated head */
 	uint64_t tail;      /* last validated tail */
 };
@@ -56,14 +78,16 @@ struct dn_ring {
 void dn_ring_shared_init(struct dn_ring_shared *sh);
 
 /* Set up a private view.  size must be a power of two >= 64; returns -1
- * (EINVAL) otherwise.  Loads and validates the current indices (-1 with
- * EPROTO when tail - head > size). */
+ * (EINVAL) otherwise.  Loads and validates the current indices and
+ * capacity (-1 with EPROTO when tail - head > size or the cap word is not
+ * 0 or a power of two from 64 to size). */
 int dn_ring_attach(struct dn_ring *r, struct dn_ring_shared *sh, void *data,
 		   uint32_t size);
 
 /* Bytes available to the consumer / free for the producer.  Both load the
  * other side's index and validate it (monotonic, within size of the local
- * one); DN_RING_CORRUPT when invalid. */
+ * one; the consumer also the producer's cap); DN_RING_CORRUPT when
+ * invalid.  writable is below limit, not size. */
 size_t dn_ring_readable(struct dn_ring *r);
 size_t dn_ring_writable(struct dn_ring *r);
 
@@ -87,6 +111,23 @@ void dn_ring_peek_at(const struct dn_ring *r, size_t off, void *buf, size_t len)
 void dn_ring_consume(struct dn_ring *r, size_t n);
 void dn_ring_write_at(struct dn_ring *r, size_t off, const void *buf, size_t len);
 void dn_ring_produce(struct dn_ring *r, size_t n);
+
+/* Producer: set the capacity of a ring nobody uses yet (after
+ * dn_ring_shared_init, before either side attaches).  cap as for grow. */
+void dn_ring_shared_set_cap(struct dn_ring_shared *sh, uint32_t cap);
+
+/* Producer: grow the capacity to newcap (a power of two above cap, at most
+ * size), moving the live bytes as described above; bytes already written
+ * past tail (write_at) move too.  Returns 0, or -1 with EINVAL (bad
+ * newcap), EBUSY (the last growth is not through yet: the consumer's head
+ * has not reached its switch point) or EPROTO (corrupt head). */
+int dn_ring_grow(struct dn_ring *r, uint32_t newcap);
+
+/* Producer, after writable(): bytes in the ring (tail - head). */
+static inline size_t dn_ring_used(const struct dn_ring *r)
+{
+	return (size_t)(r->tail - r->head);
+}
 
 /* Wakeup protocol helpers.  prepare_sleep sets the flag with a full fence;
  * the caller then re-checks readable/writable before sleeping and calls

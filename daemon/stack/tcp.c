@@ -711,7 +711,7 @@ size_t dn_tcp_rx_unread(struct dn_tcp_conn *c)
 	size_t w = dn_ring_writable(c->rx);
 	if (w == DN_RING_CORRUPT)
 		return DN_RING_CORRUPT;
-	return c->rx->size - w;
+	return dn_ring_used(c->rx);
 }
 
 uint16_t dn_tcp_our_mss(struct dn_stack *st)
@@ -822,6 +822,12 @@ bool dn_tcp_child_established(struct dn_tcp_conn *c)
 	c->rx = rx;
 	c->tx = tx;
 	c->owner = owner;
+	/* Our SYN-ACK offered DN_TCP_SYN_WINDOW before the ring existed, and
+	 * a window is never taken back (RFC 9293 3.8.6): a ring that starts
+	 * smaller grows to hold it (it is empty, so at once). */
+	while (rx->cap < rx->size && DN_SEQ_GT(c->rcv_adv, c->rcv_nxt + rx->cap) &&
+	       dn_ring_grow(rx, rx->cap * 2) == 0)
+		DN_TCP_CTR(c->st, RX_GROW);
 	c->flags |= DN_TCPF_WAS_ATTACHED;
 	c->tx_seq = c->iss + 1;
 	c->flags |= DN_TCPF_ACCEPTQ;

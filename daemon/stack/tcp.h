@@ -131,6 +131,7 @@ enum dn_tcp_drop {
 	X(KEEPALIVE_TIMEOUTS, "keepalive_timeouts")\
 	X(TIMEOUTS, "timeouts")                    \
 	X(OOO_SEGS, "ooo_segs")                    \
+	X(RX_GROW, "rx_ring_grows")                \
 	X(DUP_SEGS, "dup_segs")                    \
 	X(TIME_WAIT_REUSE, "time_wait_reuse")      \
 	X(ICMP_ERRORS, "icmp_errors")              \

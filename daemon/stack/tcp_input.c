@@ -67,6 +67,32 @@ static bool ooo_add(struct dn_tcp_conn *c, uint32_t s, uint32_t e)
 	return true;
 }
 
+/* Receive-buffer autotuning (the kernel's tcp_rcv_space_adjust, in
+ * spirit): a ring that starts small doubles, up to its size,
+ *  - when the sender went past the room it has (the window we offered can
+ *    be larger: a window is never taken back), or
+ *  - when, over one round trip, more than half of it arrived in order
+ *    while the app kept up (less than half of it unread): the window,
+ *    not the app, limits the transfer.  A slow reader does not grow it.
+ * The window follows the new room once the app has read past the switch
+ * point (dn_ring_grow). */
+static void rx_grow(struct dn_tcp_conn *c, bool short_of_room, uint32_t got, size_t unread)
+{
+	if (c->rx->cap >= c->rx->size)
+		return;
+	bool grow = short_of_room;
+	uint64_t rtt = c->srtt_us ? c->srtt_us : 1000;
+	c->rcvq_bytes += got;
+	if (c->st->now_us - c->rcvq_start_us >= rtt) {
+		if (c->rcvq_bytes > c->rx->cap / 2 && unread < c->rx->cap / 2)
+			grow = true;
+		c->rcvq_start_us = c->st->now_us;
+		c->rcvq_bytes = 0;
+	}
+	if (grow && dn_ring_grow(c->rx, c->rx->cap * 2) == 0)
+		DN_TCP_CTR(c->st, RX_GROW);
+}
+
 /* Place payload at seq (>= rcv_nxt, inside the window).  Returns the
  * number of bytes newly made readable. */
 static uint32_t rx_data(struct dn_tcp_conn *c, uint32_t seq,
@@ -76,9 +102,13 @@ static uint32_t rx_data(struct dn_tcp_conn *c, uint32_t seq,
 		return 0;
 	size_t space = dn_tcp_rx_space(c);
 	uint32_t off = seq - c->rcv_nxt;
-	if (off >= space)
+	bool short_of_room = off + (size_t)len > space;
+	if (off >= space) {
+		if (space != DN_RING_CORRUPT)
+			rx_grow(c, true, 0, dn_ring_used(c->rx));
 		return 0;
-	if (off + (size_t)len > space)
+	}
+	if (short_of_room)
 		len = (uint32_t)(space - off);
 	if (off > 0) {
 		if (!ooo_add(c, seq, seq + len)) {
@@ -87,6 +117,8 @@ static uint32_t rx_data(struct dn_tcp_conn *c, uint32_t seq,
 			return 0;
 		}
 		dn_ring_write_at(c->rx, off, data, len);
+		if (short_of_room)
+			rx_grow(c, true, 0, dn_ring_used(c->rx));
 		c->last_ooo.start = seq;
 		c->last_ooo.end = seq + len;
 		DN_TCP_CTR(c->st, OOO_SEGS);
@@ -94,6 +126,7 @@ static uint32_t rx_data(struct dn_tcp_conn *c, uint32_t seq,
 		c->flags |= DN_TCPF_ACK_NOW;
 		return 0;
 	}
+	size_t unread = dn_ring_used(c->rx);   /* space was just loaded */
 	dn_ring_write_at(c->rx, 0, data, len);
 	uint32_t adv = len;
 	bool filled = false;
@@ -109,6 +142,7 @@ static uint32_t rx_data(struct dn_tcp_conn *c, uint32_t seq,
 		c->flags |= DN_TCPF_ACK_NOW;   /* a hole filled (4.2) */
 	dn_ring_produce(c->rx, adv);
 	c->rcv_nxt += adv;
+	rx_grow(c, short_of_room, adv, unread);
 	return adv;
 }
 

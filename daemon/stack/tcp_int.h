@@ -166,6 +166,9 @@ struct dn_tcp_conn {
 	uint8_t unacked_segs;    /* full segments received since last ACK */
 	/* Most recent OOO range first, for SACK blocks (RFC 2018 4). */
 	struct dn_tcp_range last_ooo;
+	/* Receive-ring growth: in-order bytes since rcvq_start_us. */
+	uint64_t rcvq_start_us;
+	uint32_t rcvq_bytes;
 
 	/* Timestamps (RFC 7323). */
 	uint32_t ts_recent, ts_offset;

@@ -145,7 +145,7 @@ uint32_t dn_tcp_rcv_window(struct dn_tcp_conn *c)
 	if (space > cur && c->rx) {
 		/* RFC 9293 3.8.6.2.2: move the right edge only by at least
 		 * min(half the buffer, one MSS). */
-		uint32_t step = c->rx->size / 2;
+		uint32_t step = c->rx->cap / 2;
 		if (step > c->adv_mss)
 			step = c->adv_mss;
 		if (space - cur < step)

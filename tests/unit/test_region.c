@@ -374,6 +374,49 @@ START_TEST(test_region_commit_bound_is_enomem)
 }
 END_TEST
 
+START_TEST(test_region_slot_rings_start_small_and_grow)
+{
+	struct dn_region_layout l;
+	struct dn_region v, app;
+	struct dn_slot_table t;
+	struct dn_ring drx, dtx, arx, atx;
+	uint32_t slot;
+	static uint8_t buf[4096];
+	ck_assert_int_eq(dn_region_layout(&l, 4, DN_REGION_DEF_RX, DN_REGION_DEF_TX), 0);
+	ck_assert_int_eq(dn_region_create(&v, &l, "test-region"), 0);
+	ck_assert_int_eq(dn_region_attach(&app, v.base, l.total_size), 0);
+	ck_assert_int_eq(dn_slot_table_init(&t, l.nslots), 0);
+	ck_assert_int_eq(dn_region_slot_get(&v, &t, 0, &slot), 0);
+	ck_assert_int_eq(dn_region_slot_rings(&v, slot, &drx, &dtx), 0);
+	ck_assert_int_eq(dn_region_slot_rings(&app, slot, &arx, &atx), 0);
+	ck_assert_uint_eq(drx.cap, DN_SLOT_INIT_CAP);
+	ck_assert_uint_eq(atx.cap, DN_SLOT_INIT_CAP);
+	ck_assert_uint_eq(drx.size, DN_REGION_DEF_RX);
+	uint64_t c0 = dn_region_committed(&v);
+	/* 1 MiB each way through rings of 256 KiB: only their first 16 KiB
+	 * of pages are ever touched. */
+	for (int i = 0; i < 256; i++) {
+		ck_assert_uint_eq(dn_ring_write(&drx, buf, sizeof(buf)), sizeof(buf));
+		ck_assert_uint_eq(dn_ring_read(&arx, buf, sizeof(buf)), sizeof(buf));
+		ck_assert_uint_eq(dn_ring_write(&atx, buf, sizeof(buf)), sizeof(buf));
+		ck_assert_uint_eq(dn_ring_read(&dtx, buf, sizeof(buf)), sizeof(buf));
+	}
+	ck_assert_uint_le(dn_region_committed(&v), c0 + 2 * DN_SLOT_INIT_CAP);
+	/* Grown by its producer, the tx ring uses more pages, the daemon's
+	 * view follows the cap word. */
+	ck_assert_int_eq(dn_ring_grow(&atx, 4 * DN_SLOT_INIT_CAP), 0);
+	for (int i = 0; i < 64; i++) {
+		ck_assert_uint_eq(dn_ring_write(&atx, buf, sizeof(buf)), sizeof(buf));
+		ck_assert_uint_eq(dn_ring_read(&dtx, buf, sizeof(buf)), sizeof(buf));
+	}
+	ck_assert_uint_eq(dtx.cap, 4 * DN_SLOT_INIT_CAP);
+	ck_assert_uint_eq(dn_region_committed(&v), c0 + 2 * DN_SLOT_INIT_CAP + 3 * DN_SLOT_INIT_CAP);
+	ck_assert_int_eq(dn_region_slot_put(&v, &t, slot), 0);
+	dn_slot_table_fini(&t);
+	dn_region_destroy(&v);
+}
+END_TEST
+
 Suite *region_suite(void)
 {
 	Suite *s = suite_create("region");
@@ -389,6 +432,7 @@ Suite *region_suite(void)
 	tcase_add_test(tc, test_region_freed_slot_pages_are_punched_out);
 	tcase_add_test(tc, test_region_slot_table_exhaustion_is_emfile);
 	tcase_add_test(tc, test_region_commit_bound_is_enomem);
+	tcase_add_test(tc, test_region_slot_rings_start_small_and_grow);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -352,6 +352,8 @@ struct stress {
 	int cons_efd, prod_efd;
 	uint64_t seed;
 	uint64_t sleeps;       /* producer side, for information */
+	uint32_t grow_from;    /* >0: start at this capacity, grow when full */
+	uint32_t grows;
 };
 
 static uint64_t xorshift(uint64_t *s)
@@ -379,6 +381,10 @@ static void *stress_producer(void *arg)
 		size_t n = dn_ring_write(&r, st->pat + pos % PAT_PERIOD, len);
 		HOT_CHECK(n != DN_RING_CORRUPT, "producer saw a corrupt head");
 		pos += n;
+		/* Short of room: grow while the consumer reads on the other
+		 * thread (EBUSY until it is past the last switch point). */
+		if (st->grow_from && n < len && r.cap < r.size && dn_ring_grow(&r, r.cap * 2) == 0)
+			st->grows++;
 		if (n && dn_ring_consumer_needs_wakeup(&r))
 			efd_signal(st->cons_efd);
 		if (n)
@@ -431,7 +437,7 @@ static void *stress_consumer(void *arg)
 	return NULL;
 }
 
-static void run_stress(uint32_t ring_size, uint64_t total, uint64_t seed)
+static void run_stress_cap(uint32_t ring_size, uint32_t cap, uint64_t total, uint64_t seed)
 {
 	struct stress *st = calloc(1, sizeof(*st));
 	ck_assert_ptr_nonnull(st);
@@ -451,6 +457,10 @@ static void run_stress(uint32_t ring_size, uint64_t total, uint64_t seed)
 	ck_assert_int_ge(st->cons_efd, 0);
 	ck_assert_int_ge(st->prod_efd, 0);
 	dn_ring_shared_init(&st->sh);
+	if (cap) {
+		st->grow_from = cap;
+		dn_ring_shared_set_cap(&st->sh, cap);
+	}
 
 	pthread_t p, c;
 	ck_assert_int_eq(pthread_create(&c, NULL, stress_consumer, st), 0);
@@ -459,11 +469,21 @@ static void run_stress(uint32_t ring_size, uint64_t total, uint64_t seed)
 	ck_assert_int_eq(pthread_join(c, NULL), 0);
 	ck_assert_uint_eq(atomic_load(&st->sh.tail), total);
 	ck_assert_uint_eq(atomic_load(&st->sh.head), total);
+	if (cap) {
+		/* Grown all the way, one doubling at a time. */
+		ck_assert_uint_eq(atomic_load(&st->sh.cap), ring_size);
+		ck_assert_uint_eq(1u << st->grows, ring_size / cap);
+	}
 	close(st->cons_efd);
 	close(st->prod_efd);
 	free(st->pat);
 	free(st->data);
 	free(st);
+}
+
+static void run_stress(uint32_t ring_size, uint64_t total, uint64_t seed)
+{
+	run_stress_cap(ring_size, 0, total, seed);
 }
 
 /* Ping-pong where both sides go to sleep whenever their ring is empty:
@@ -556,6 +576,153 @@ START_TEST(test_ring_stress_small_ring)
 }
 END_TEST
 
+
+/* ---- capacity: start small, grow (issue 14) ---------------------------- */
+
+struct capfx {
+	struct dn_ring_shared sh;
+	uint8_t data[1024];
+	struct dn_ring prod, cons;
+};
+
+static void cap_init(struct capfx *f, uint32_t cap)
+{
+	memset(f, 0, sizeof(*f));
+	dn_ring_shared_init(&f->sh);
+	dn_ring_shared_set_cap(&f->sh, cap);
+	ck_assert_int_eq(dn_ring_attach(&f->prod, &f->sh, f->data, sizeof(f->data)), 0);
+	ck_assert_int_eq(dn_ring_attach(&f->cons, &f->sh, f->data, sizeof(f->data)), 0);
+}
+
+START_TEST(test_ring_capacity_bounds_fill_and_pages)
+{
+	struct capfx f;
+	uint8_t in[300], out[300];
+	cap_init(&f, 128);
+	ck_assert_uint_eq(f.prod.cap, 128);
+	ck_assert_uint_eq(f.cons.cap, 128);
+	ck_assert_uint_eq(dn_ring_writable(&f.prod), 128);
+	/* Many wraps: only data[0, 128) is ever written. */
+	memset(f.data, 0xee, sizeof(f.data));
+	for (unsigned i = 0; i < 50; i++) {
+		fill_seq(in, 100, i);
+		ck_assert_uint_eq(dn_ring_write(&f.prod, in, 100), 100);
+		ck_assert_uint_eq(dn_ring_read(&f.cons, out, 100), 100);
+		ck_assert_mem_eq(in, out, 100);
+	}
+	for (size_t i = 128; i < sizeof(f.data); i++)
+		ck_assert_uint_eq(f.data[i], 0xee);
+	ck_assert_uint_eq(dn_ring_write(&f.prod, in, 300), 128);
+}
+END_TEST
+
+START_TEST(test_ring_grow_keeps_bytes_and_waits_for_the_switch)
+{
+	struct capfx f;
+	uint8_t in[1024], out[1024];
+	cap_init(&f, 128);
+	/* Positions 100..228 live: they wrap in the 128 ring. */
+	fill_seq(in, 100, 0);
+	ck_assert_uint_eq(dn_ring_write(&f.prod, in, 100), 100);
+	ck_assert_uint_eq(dn_ring_read(&f.cons, out, 100), 100);
+	fill_seq(in, 128, 100);
+	ck_assert_uint_eq(dn_ring_write(&f.prod, in, 128), 128);
+	/* The consumer saw the tail (and cap 128) before the growth. */
+	ck_assert_uint_eq(dn_ring_readable(&f.cons), 128);
+	ck_assert_int_eq(dn_ring_grow(&f.prod, 512), 0);
+	ck_assert_uint_eq(atomic_load(&f.sh.cap), 512);
+	/* Not past the switch point: still the old capacity ahead of head. */
+	ck_assert_uint_eq(dn_ring_writable(&f.prod), 0);
+	errno = 0;
+	ck_assert_int_eq(dn_ring_grow(&f.prod, 1024), -1);
+	ck_assert_int_eq(errno, EBUSY);
+	/* Half read with the stale cap 128: intact. */
+	ck_assert_uint_eq(dn_ring_read(&f.cons, out, 64), 64);
+	ck_assert_mem_eq(out, in, 64);
+	ck_assert_uint_eq(f.cons.cap, 128);
+	/* Room the consumer freed below the switch point is fillable. */
+	ck_assert_uint_eq(dn_ring_writable(&f.prod), 64);
+	fill_seq(in + 128, 64, 228);
+	ck_assert_uint_eq(dn_ring_write(&f.prod, in + 128, 64), 64);
+	/* The new tail comes with cap 512: the rest and the new bytes. */
+	ck_assert_uint_eq(dn_ring_read(&f.cons, out, 1024), 128);
+	ck_assert_uint_eq(f.cons.cap, 512);
+	ck_assert_mem_eq(out, in + 64, 128);
+	/* Past the switch point: the whole new capacity. */
+	ck_assert_uint_eq(dn_ring_writable(&f.prod), 512);
+	ck_assert_int_eq(dn_ring_grow(&f.prod, 1024), 0);
+	/* An empty ring needs no wait. */
+	ck_assert_uint_eq(dn_ring_writable(&f.prod), 1024);
+	fill_seq(in, 1000, 7);
+	ck_assert_uint_eq(dn_ring_write(&f.prod, in, 1000), 1000);
+	ck_assert_uint_eq(dn_ring_read(&f.cons, out, 1000), 1000);
+	ck_assert_mem_eq(in, out, 1000);
+}
+END_TEST
+
+START_TEST(test_ring_grow_moves_bytes_written_ahead)
+{
+	struct capfx f;
+	uint8_t a[64], b[32], out[256], z[120] = { 0 };
+	cap_init(&f, 128);
+	ck_assert_uint_eq(dn_ring_write(&f.prod, z, 120), 120);
+	ck_assert_uint_eq(dn_ring_read(&f.cons, NULL, 120), 120);
+	/* In-order bytes, then out-of-order ones 40 past the tail. */
+	fill_seq(a, 64, 1);
+	fill_seq(b, 32, 200);
+	ck_assert_uint_eq(dn_ring_writable(&f.prod), 128);
+	dn_ring_write_at(&f.prod, 0, a, 24);
+	dn_ring_produce(&f.prod, 24);
+	dn_ring_write_at(&f.prod, 40, b, 32);
+	ck_assert_int_eq(dn_ring_grow(&f.prod, 256), 0);
+	/* The hole filled after the growth, with the new mask. */
+	dn_ring_write_at(&f.prod, 0, a + 24, 40);
+	dn_ring_produce(&f.prod, 72);
+	ck_assert_uint_eq(dn_ring_read(&f.cons, out, 256), 96);
+	ck_assert_mem_eq(out, a, 64);
+	ck_assert_mem_eq(out + 64, b, 32);
+}
+END_TEST
+
+START_TEST(test_ring_bad_capacity_is_corrupt)
+{
+	struct capfx f;
+	cap_init(&f, 128);
+	errno = 0;
+	ck_assert_int_eq(dn_ring_grow(&f.prod, 128), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(dn_ring_grow(&f.prod, 384), -1);
+	ck_assert_int_eq(dn_ring_grow(&f.prod, 2048), -1);
+	/* A consumer checks the producer's cap word on every tail load. */
+	ck_assert_uint_eq(dn_ring_write(&f.prod, "x", 1), 1);
+	atomic_store(&f.sh.cap, 2048);           /* beyond the data area */
+	ck_assert_uint_eq(dn_ring_readable(&f.cons), DN_RING_CORRUPT);
+	atomic_store(&f.sh.cap, 96);             /* not a power of two */
+	ck_assert_uint_eq(dn_ring_readable(&f.cons), DN_RING_CORRUPT);
+	atomic_store(&f.sh.cap, 32);             /* below the minimum */
+	ck_assert_uint_eq(dn_ring_readable(&f.cons), DN_RING_CORRUPT);
+	struct dn_ring r;
+	errno = 0;
+	ck_assert_int_eq(dn_ring_attach(&r, &f.sh, f.data, sizeof(f.data)), -1);
+	ck_assert_int_eq(errno, EPROTO);
+	/* More bytes than the cap says: corrupt too. */
+	atomic_store(&f.sh.cap, 64);
+	atomic_store(&f.sh.tail, 100);
+	ck_assert_uint_eq(dn_ring_readable(&f.cons), DN_RING_CORRUPT);
+	atomic_store(&f.sh.cap, 0);              /* 0: the whole area */
+	ck_assert_uint_eq(dn_ring_readable(&f.cons), 100);
+	ck_assert_uint_eq(f.cons.cap, sizeof(f.data));
+}
+END_TEST
+
+/* Two threads: the producer grows the ring from 64 bytes to 256 KiB while
+ * the consumer reads; every byte is checked. */
+START_TEST(test_ring_stress_growing)
+{
+	run_stress_cap(256 * 1024, 64, 64u << 20, 4242);
+}
+END_TEST
+
 Suite *ring_suite(void)
 {
 	Suite *s = suite_create("ring");
@@ -572,6 +739,11 @@ Suite *ring_suite(void)
 	tcase_add_test(tc, test_ring_corrupt_head_beyond_tail);
 	tcase_add_test(tc, test_ring_corrupt_head_goes_backwards);
 	tcase_add_test(tc, test_ring_own_index_never_read_back);
+	tcase_add_test(tc, test_ring_capacity_bounds_fill_and_pages);
+	tcase_add_test(tc, test_ring_grow_keeps_bytes_and_waits_for_the_switch);
+	tcase_add_test(tc, test_ring_grow_moves_bytes_written_ahead);
+	tcase_add_test(tc, test_ring_bad_capacity_is_corrupt);
+	tcase_add_test(tc, test_ring_stress_growing);
 	tcase_add_test(tc, test_ring_flags);
 	tcase_add_test(tc, test_ring_wakeup_flags_single_thread);
 	suite_add_tcase(s, tc);
