@@ -14,8 +14,9 @@
  * Errors in proto/: checks of what the other side wrote (dn_msg_check, the
  * region's and rings' validators) return 0 or a positive errno, the value
  * a reply or an event record carries; byte and record I/O return a count,
- * with a sentinel for corrupt indices (DN_RING_CORRUPT, -1).  The one
- * exception is dn_ring_attach, which returns -1 and sets errno.
+ * with a sentinel for corrupt indices (DN_RING_CORRUPT, -1).  The
+ * exceptions are dn_ring_attach and dn_ring_grow, which return -1 and set
+ * errno.
  */
 #ifndef DN_MSG_H
 #define DN_MSG_H
