@@ -8,10 +8,19 @@
  * inside have left before the kind frees anything.  That wait is what makes
  * caller storage (_mem variants) safe to reuse as soon as hclose returns.
  *
- * Lookups take one mutex.  It is held for a few loads and an increment, so
- * even with several threads per handle it costs far less than the copy of a
- * small message; a lock-free table would need hazard pointers or epochs to
- * free objects safely, which is not worth it here.
+ * Lookups take no lock (issue 12: a bsend of 64 bytes costs a few tens of
+ * nanoseconds, and the mutex and two reference counts were half of it).
+ * The table is an array of chunks that are never moved or freed, so a
+ * slot can be read at any time; the object a slot names is protected by a
+ * hazard pointer: the calling thread publishes the pointer in its own
+ * hazard entry (seq_cst), then reads the slot again.  A releaser unlinks
+ * the slot (seq_cst) before it scans every thread's entries, so either
+ * the reader sees the slot changed and backs off, or the releaser sees the
+ * hazard and waits for the call to leave (Dekker, as in dn_ring).  One
+ * locked instruction per lookup instead of four.  A thread nested deeper
+ * than DNL_HZ lookups falls back to the reference count, which releasers
+ * still wait for.  Changes to the table (insert, unlink, publish) still
+ * take the mutex.
  */
 #include "handle.h"
 
@@ -26,15 +35,131 @@
 
 /* A cap so a runaway program gets EMFILE instead of exhausting memory. */
 #define DNL_MAX_HANDLES (1 << 20)
+#define DNL_CHUNK 1024              /* slots per chunk */
+#define DNL_NCHUNK (DNL_MAX_HANDLES / DNL_CHUNK)
 #define DNL_H_HIDDEN 0x100   /* reserved, not yet visible to lookups */
+/* A slot of a reserved handle holds its pointer with this bit set, so
+ * lookups (which never read the object's flags) see nothing there. */
+#define DNL_SLOT_HIDDEN ((uintptr_t)1)
+#define DNL_HZ 4                    /* hazard entries per thread */
+
+typedef _Atomic(uintptr_t) dnl_slot;
 
 static struct {
 	pthread_mutex_t mu;
-	struct dnl_handle **slot;   /* index = handle - 1 */
-	int cap;
+	/* Chunks are allocated under mu and never freed or moved. */
+	_Atomic(dnl_slot *) chunk[DNL_NCHUNK];
+	int cap;                    /* slots in allocated chunks */
 	int low;                    /* no free slot below this index */
 	int shut;
 } dnl_tab = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* One thread's hazard entries.  Entries are pushed on a list that only
+ * grows; a thread that exits gives its entry back for reuse. */
+struct dnl_hz {
+	_Atomic(struct dnl_handle *) h[DNL_HZ];
+	_Atomic int used;
+	struct dnl_hz *next;        /* fixed once linked */
+};
+
+static _Atomic(struct dnl_hz *) hz_list;
+static __thread struct dnl_hz *hz_me;
+static pthread_key_t hz_key;
+static pthread_once_t hz_once = PTHREAD_ONCE_INIT;
+
+static void hz_exit(void *arg)
+{
+	struct dnl_hz *z = arg;
+	for (int i = 0; i < DNL_HZ; i++)
+		atomic_store(&z->h[i], NULL);
+	atomic_store(&z->used, 0);
+}
+
+/* In a fork child only the forking thread exists: the others' entries
+ * would keep their handles "in use" for ever. */
+static void hz_atfork_child(void)
+{
+	for (struct dnl_hz *z = atomic_load(&hz_list); z; z = z->next)
+		if (z != hz_me)
+			hz_exit(z);
+}
+
+static void hz_init(void)
+{
+	pthread_key_create(&hz_key, hz_exit);
+	pthread_atfork(NULL, NULL, hz_atfork_child);
+}
+
+/* This thread's entry, or NULL when none can be had (no memory): the
+ * caller then uses the reference count. */
+static struct dnl_hz *hz_self(void)
+{
+	if (hz_me)
+		return hz_me;
+	pthread_once(&hz_once, hz_init);
+	struct dnl_hz *z;
+	for (z = atomic_load(&hz_list); z; z = z->next) {
+		int zero = 0;
+		if (atomic_compare_exchange_strong(&z->used, &zero, 1))
+			break;
+	}
+	if (!z) {
+		z = calloc(1, sizeof(*z));
+		if (!z)
+			return NULL;
+		atomic_init(&z->used, 1);
+		struct dnl_hz *head = atomic_load(&hz_list);
+		do
+			z->next = head;
+		while (!atomic_compare_exchange_weak(&hz_list, &head, z));
+	}
+	if (pthread_setspecific(hz_key, z) != 0) {
+		atomic_store(&z->used, 0);
+		return NULL;
+	}
+	hz_me = z;
+	return z;
+}
+
+/* Does any thread hold h in a hazard entry?  (After h's slot is unlinked
+ * no new entry can name it for more than the reader's re-check.) */
+static int hz_held(const struct dnl_handle *h)
+{
+	for (struct dnl_hz *z = atomic_load(&hz_list); z; z = z->next)
+		for (int i = 0; i < DNL_HZ; i++)
+			if (atomic_load(&z->h[i]) == h)
+				return 1;
+	return 0;
+}
+
+/* Slot i, allocated (i < cap).  Lock-free: chunks never move. */
+static dnl_slot *slot_at(int i)
+{
+	dnl_slot *c = atomic_load_explicit(&dnl_tab.chunk[i / DNL_CHUNK],
+					   memory_order_acquire);
+	return c ? &c[i % DNL_CHUNK] : NULL;
+}
+
+/* The published handle in slot i (mu held or not), NULL if none. */
+static struct dnl_handle *slot_get(int i)
+{
+	dnl_slot *sl = slot_at(i);
+	uintptr_t v = sl ? atomic_load(sl) : 0;
+	return (v & DNL_SLOT_HIDDEN) ? NULL : (struct dnl_handle *)v;
+}
+
+/* Whatever slot i holds, hidden or not (mu held). */
+static struct dnl_handle *slot_any(int i, int *hidden)
+{
+	uintptr_t v = atomic_load(slot_at(i));
+	*hidden = (v & DNL_SLOT_HIDDEN) != 0;
+	return (struct dnl_handle *)(v & ~DNL_SLOT_HIDDEN);
+}
+
+static void slot_set(int i, struct dnl_handle *h, int hidden)
+{
+	atomic_store(slot_at(i), (uintptr_t)h | (hidden ? DNL_SLOT_HIDDEN : 0));
+}
 
 static void futex_wake_all(_Atomic uint32_t *w)
 {
@@ -42,13 +167,16 @@ static void futex_wake_all(_Atomic uint32_t *w)
 		NULL, 0);
 }
 
-/* Wait until only the table's (or the releaser's) reference is left.  The
- * timeout only guards against a wakeup racing with the futex call. */
+/* Wait until only the table's (or the releaser's) reference is left and
+ * no thread holds h in a hazard entry.  The timeout only guards against a
+ * wakeup racing with the futex call. */
 static void wait_last_ref(struct dnl_handle *h)
 {
 	uint32_t r;
-	while ((r = atomic_load(&h->refs)) != 1) {
+	while ((r = atomic_load(&h->refs)) != 1 || hz_held(h)) {
 		struct timespec ts = { 0, 5 * 1000 * 1000 };
+		if (r == 1)
+			ts.tv_nsec = 1000 * 1000;   /* hazard: no futex word */
 		syscall(SYS_futex, (uint32_t *)&h->refs, FUTEX_WAIT_PRIVATE, r,
 			&ts, NULL, 0);
 	}
@@ -67,34 +195,31 @@ static int insert(struct dnl_handle *h, const struct dnl_vtable *vt,
 	h->flags = flags | (hidden ? DNL_H_HIDDEN : 0);
 
 	pthread_mutex_lock(&dnl_tab.mu);
-	int err = 0, i;
+	int err = 0, i, hid;
 	if (dnl_tab.shut) {
 		err = ECANCELED;
 		goto out;
 	}
 	for (i = dnl_tab.low; i < dnl_tab.cap; i++)
-		if (!dnl_tab.slot[i])
+		if (!slot_any(i, &hid))
 			break;
 	if (i == dnl_tab.cap) {
 		if (dnl_tab.cap >= DNL_MAX_HANDLES) {
 			err = EMFILE;
 			goto out;
 		}
-		int ncap = dnl_tab.cap ? dnl_tab.cap * 2 : 64;
-		struct dnl_handle **n = realloc(dnl_tab.slot,
-						(size_t)ncap * sizeof(*n));
-		if (!n) {
+		dnl_slot *c = calloc(DNL_CHUNK, sizeof(*c));
+		if (!c) {
 			err = ENOMEM;
 			goto out;
 		}
-		for (int j = dnl_tab.cap; j < ncap; j++)
-			n[j] = NULL;
-		dnl_tab.slot = n;
-		dnl_tab.cap = ncap;
+		atomic_store_explicit(&dnl_tab.chunk[dnl_tab.cap / DNL_CHUNK],
+				      c, memory_order_release);
+		dnl_tab.cap += DNL_CHUNK;
 	}
-	dnl_tab.slot[i] = h;
-	dnl_tab.low = i + 1;
 	h->id = i + 1;
+	slot_set(i, h, hidden);
+	dnl_tab.low = i + 1;
 out:
 	pthread_mutex_unlock(&dnl_tab.mu);
 	if (err) {
@@ -120,20 +245,23 @@ void dnl_handle_publish(struct dnl_handle *h)
 {
 	pthread_mutex_lock(&dnl_tab.mu);
 	h->flags &= ~DNL_H_HIDDEN;
+	int hid;
+	if (slot_any(h->id - 1, &hid) == h)
+		slot_set(h->id - 1, h, 0);
 	pthread_mutex_unlock(&dnl_tab.mu);
 }
 
-/* Unlink slot i (mutex held). */
+/* Unlink slot i (mutex held).  seq_cst: see the lookup protocol above. */
 static void unlink_slot(int i)
 {
-	dnl_tab.slot[i] = NULL;
+	atomic_store(slot_at(i), 0);
 	if (i < dnl_tab.low)
 		dnl_tab.low = i;
 }
 
 static void finish(struct dnl_handle *h)
 {
-	atomic_store_explicit(&h->cancelled, 1, memory_order_release);
+	atomic_store(&h->cancelled, 1);
 	if (h->vt->cancel)
 		h->vt->cancel(h);
 	wait_last_ref(h);
@@ -152,17 +280,17 @@ void dnl_handle_unreserve(struct dnl_handle *h)
 	finish(h);
 }
 
-struct dnl_handle *dnl_handle_get(int s, int kind)
+/* The slow lookup: under the mutex, counted in refs.  Also gives the
+ * errno of a failed lookup. */
+static struct dnl_handle *get_locked_path(int s, int kind)
 {
 	struct dnl_handle *h = NULL;
 	int err = 0;
 	pthread_mutex_lock(&dnl_tab.mu);
-	if (s < 1 || s > dnl_tab.cap || !dnl_tab.slot[s - 1] ||
-	    (dnl_tab.slot[s - 1]->flags & DNL_H_HIDDEN)) {
+	if (s < 1 || s > dnl_tab.cap || !(h = slot_get(s - 1))) {
 		err = dnl_tab.shut ? ECANCELED : EBADF;
 		goto out;
 	}
-	h = dnl_tab.slot[s - 1];
 	if (kind != DNL_KIND_ANY && h->vt->kind != kind) {
 		h = NULL;
 		err = ENOTSUP;
@@ -176,16 +304,57 @@ out:
 	return h;
 }
 
+struct dnl_handle *dnl_handle_get(int s, int kind)
+{
+	struct dnl_hz *z = hz_me ? hz_me : hz_self();
+	int k = 0;
+	if (z)
+		while (k < DNL_HZ && atomic_load_explicit(&z->h[k],
+							  memory_order_relaxed))
+			k++;
+	if (!z || k == DNL_HZ || s < 1 || s > DNL_MAX_HANDLES)
+		return get_locked_path(s, kind);
+	dnl_slot *sl = slot_at(s - 1);
+	if (!sl)
+		return get_locked_path(s, kind);
+	for (;;) {
+		uintptr_t v = atomic_load_explicit(sl, memory_order_acquire);
+		if (!v || (v & DNL_SLOT_HIDDEN))
+			return get_locked_path(s, kind);
+		struct dnl_handle *h = (struct dnl_handle *)v;
+		atomic_store(&z->h[k], h);          /* seq_cst: the hazard */
+		if (atomic_load(sl) != v) {
+			atomic_store_explicit(&z->h[k], NULL, memory_order_release);
+			continue;                   /* released or replaced */
+		}
+		if (kind != DNL_KIND_ANY && h->vt->kind != kind) {
+			atomic_store_explicit(&z->h[k], NULL, memory_order_release);
+			errno = ENOTSUP;
+			return NULL;
+		}
+		return h;
+	}
+}
+
 void dnl_handle_put(struct dnl_handle *h)
 {
-	/* Read the flag before dropping our reference: afterwards the
-	 * releaser may free the object at any moment.  The wake itself only
-	 * passes the address to the kernel, which does not touch the memory
-	 * for a private FUTEX_WAKE.  A release that starts just after the
-	 * read misses this wake and notices within its 5 ms wait timeout. */
+	/* Read the flag before letting go: afterwards the releaser may free
+	 * the object at any moment.  The wake itself only passes the address
+	 * to the kernel, which does not touch the memory for a private
+	 * FUTEX_WAKE.  A release that starts just after the read misses this
+	 * wake and notices within its wait timeout. */
 	int cancelled = atomic_load_explicit(&h->cancelled, memory_order_acquire);
 	_Atomic uint32_t *w = &h->refs;
-	atomic_fetch_sub(w, 1);
+	struct dnl_hz *z = hz_me;
+	int k = DNL_HZ;
+	if (z)
+		while (k > 0 && atomic_load_explicit(&z->h[k - 1],
+						     memory_order_relaxed) != h)
+			k--;
+	if (k > 0)
+		atomic_store_explicit(&z->h[k - 1], NULL, memory_order_release);
+	else
+		atomic_fetch_sub(w, 1);
 	if (cancelled)
 		futex_wake_all(w);
 }
@@ -194,11 +363,8 @@ int dnl_handle_release(int s)
 {
 	struct dnl_handle *h = NULL;
 	pthread_mutex_lock(&dnl_tab.mu);
-	if (s >= 1 && s <= dnl_tab.cap && dnl_tab.slot[s - 1] &&
-	    !(dnl_tab.slot[s - 1]->flags & DNL_H_HIDDEN)) {
-		h = dnl_tab.slot[s - 1];
+	if (s >= 1 && s <= dnl_tab.cap && (h = slot_get(s - 1)))
 		unlink_slot(s - 1);
-	}
 	int shut = dnl_tab.shut;
 	pthread_mutex_unlock(&dnl_tab.mu);
 	if (!h) {
@@ -226,10 +392,11 @@ DILLNET_EXPORT void dillnet_shutdown(void)
 		pthread_mutex_lock(&dnl_tab.mu);
 		dnl_tab.shut = 1;
 		for (int i = 0; i < dnl_tab.cap; i++) {
-			struct dnl_handle *x = dnl_tab.slot[i];
+			int hid;
+			struct dnl_handle *x = slot_any(i, &hid);
 			if (!x)
 				continue;
-			if (x->flags & DNL_H_HIDDEN) {
+			if (hid) {
 				/* Being set up by another thread: cancel it and
 				 * let that thread drop it. */
 				if (!atomic_load(&x->cancelled) &&
@@ -248,7 +415,9 @@ DILLNET_EXPORT void dillnet_shutdown(void)
 			atomic_store(&hidden[i]->cancelled, 1);
 			if (hidden[i]->vt->cancel)
 				hidden[i]->vt->cancel(hidden[i]);
-			dnl_handle_put(hidden[i]);
+			/* Our own count above, never a hazard entry. */
+			atomic_fetch_sub(&hidden[i]->refs, 1);
+			futex_wake_all(&hidden[i]->refs);
 		}
 		/* Hidden handles already cancelled are skipped above, so
 		 * going round again while any turned up always ends. */
@@ -289,7 +458,9 @@ void dnl_dir_end(struct dnl_handle *h, int dir, int rc)
 			atomic_store(&h->broken[dir], 1);
 		}
 	}
-	atomic_store(&h->busy[dir], 0);
+	/* Release is enough: the next claimer's exchange orders after it,
+	 * and a plain store is all x86 needs for it. */
+	atomic_store_explicit(&h->busy[dir], 0, memory_order_release);
 }
 
 int dnl_handle_done(int s, int kind, int64_t deadline)
@@ -352,7 +523,7 @@ int dnl_handle_close(int s, int kind, int64_t deadline)
 	 * a new handle that is not ours to close. */
 	int mine = 0;
 	pthread_mutex_lock(&dnl_tab.mu);
-	if (dnl_tab.slot[h->id - 1] == h) {
+	if (slot_get(h->id - 1) == h) {
 		unlink_slot(h->id - 1);
 		mine = 1;
 	}

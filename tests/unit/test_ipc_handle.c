@@ -282,6 +282,126 @@ START_TEST(test_ipc_handle_iolist_check)
 }
 END_TEST
 
+/* Lookups take no lock (hazard entries): a lookup racing with hclose and
+ * with the slot's reuse must get the old object (still alive), the new
+ * one, or EBADF, never freed memory (ASan checks that in the -asan run). */
+struct hammer {
+	int lo, hi;
+	_Atomic int stop;
+	_Atomic long ok, bad;
+	int bad_errno;
+};
+
+static void *hammer_main(void *arg)
+{
+	struct hammer *m = arg;
+	char b = 0;
+	while (!atomic_load(&m->stop))
+		for (int s = m->lo; s <= m->hi; s++) {
+			if (dillnet_bsend(s, &b, 1, 0) == 0) {
+				atomic_fetch_add(&m->ok, 1);
+			} else if (errno != EBADF && errno != EBUSY &&
+				   errno != ECANCELED) {
+				m->bad_errno = errno;
+				atomic_fetch_add(&m->bad, 1);
+			}
+		}
+	return NULL;
+}
+
+START_TEST(test_ipc_handle_lookup_races_release)
+{
+	enum { N = 8, THREADS = 3 };
+	int ids[N];
+	for (int i = 0; i < N; i++) {
+		struct toy *t = malloc(sizeof(*t));
+		ids[i] = toy_new(t, DNL_H_FREE);
+		ck_assert_int_gt(ids[i], 0);
+	}
+	struct hammer m = { .lo = ids[0], .hi = ids[0] + 2 * N };
+	pthread_t th[THREADS];
+	for (int i = 0; i < THREADS; i++)
+		pthread_create(&th[i], NULL, hammer_main, &m);
+	int64_t end = dillnet_now() + 300;
+	long rounds = 0;
+	while (dillnet_now() < end) {
+		int k = (int)(rounds++ % N);
+		ck_assert_int_eq(dillnet_hclose(ids[k]), 0);
+		struct toy *t = malloc(sizeof(*t));
+		ids[k] = toy_new(t, DNL_H_FREE);   /* takes the freed number */
+		ck_assert_int_gt(ids[k], 0);
+	}
+	atomic_store(&m.stop, 1);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < N; i++)
+		ck_assert_int_eq(dillnet_hclose(ids[i]), 0);
+	ck_assert_msg(atomic_load(&m.bad) == 0, "unexpected errno %d",
+		      m.bad_errno);
+	ck_assert_int_gt(atomic_load(&m.ok), 0);
+	ck_assert_int_gt(rounds, 10);
+}
+END_TEST
+
+struct holder {
+	int h, depth;
+	_Atomic int holding, go;
+};
+
+static void *holder_main(void *arg)
+{
+	struct holder *o = arg;
+	struct dnl_handle *p[8];
+	for (int i = 0; i < o->depth; i++)
+		p[i] = dnl_handle_get(o->h, DNL_KIND_ANY);
+	atomic_store(&o->holding, 1);
+	while (!atomic_load(&o->go))
+		usleep(1000);
+	for (int i = o->depth - 1; i >= 0; i--)
+		if (p[i])
+			dnl_handle_put(p[i]);
+	return NULL;
+}
+
+struct closer {
+	int h, rc;
+	_Atomic int done;
+};
+
+static void *closer_main(void *arg)
+{
+	struct closer *c = arg;
+	c->rc = dillnet_hclose(c->h);
+	atomic_store(&c->done, 1);
+	return NULL;
+}
+
+/* hclose waits for a lookup held in another thread, whether it sits in a
+ * hazard entry (depth 1) or, nested deeper than the entries go, in the
+ * reference count (depth 8). */
+START_TEST(test_ipc_handle_close_waits_for_lookup)
+{
+	for (int depth = 1; depth <= 8; depth += 7) {
+		struct toy t;
+		struct holder o = { .h = toy_new(&t, 0), .depth = depth };
+		pthread_t a, b;
+		pthread_create(&a, NULL, holder_main, &o);
+		while (!atomic_load(&o.holding))
+			usleep(1000);
+		struct closer c = { .h = o.h };
+		pthread_create(&b, NULL, closer_main, &c);
+		usleep(50 * 1000);
+		ck_assert_int_eq(atomic_load(&c.done), 0);
+		ck_assert_int_eq(t.released, 0);
+		atomic_store(&o.go, 1);
+		pthread_join(a, NULL);
+		pthread_join(b, NULL);
+		ck_assert_int_eq(c.rc, 0);
+		ck_assert_int_eq(t.released, 1);
+	}
+}
+END_TEST
+
 Suite *ipc_handle_suite(void)
 {
 	Suite *s = suite_create("ipc_handle");
@@ -293,6 +413,8 @@ Suite *ipc_handle_suite(void)
 	tcase_add_test(tc, test_ipc_handle_broken_direction);
 	tcase_add_test(tc, test_ipc_handle_close_waits);
 	tcase_add_test(tc, test_ipc_handle_iolist_check);
+	tcase_add_test(tc, test_ipc_handle_lookup_races_release);
+	tcase_add_test(tc, test_ipc_handle_close_waits_for_lookup);
 	suite_add_tcase(s, tc);
 	return s;
 }
