@@ -194,7 +194,8 @@ static void app_free(struct dn_apps *m, struct dn_app *a)
 		/* A kept region stays charged to the uid (an app and its
 		 * bytes) until its keeper calls dn_uid_release_kept. */
 		if (!a->region_kept) {
-			dn_uid_release_kept(a->uidu, a->region.l.total_size);
+			dn_uid_release_kept(a->uidu, dn_region_charge(a->region.l.total_size,
+								       m->conf.region_commit_max));
 			dn_region_destroy(&a->region);
 		}
 		close(a->app_efd);
@@ -538,7 +539,8 @@ static int do_attach(struct dn_apps *m, struct dn_app *a, const struct dn_msg_hd
 				(int)a->pid, (unsigned)a->uid, a->name, m->conf.uid_max_apps);
 		return EAGAIN;
 	}
-	if (m->conf.uid_max_region && u->region_bytes + l.total_size > m->conf.uid_max_region) {
+	uint64_t charge = dn_region_charge(l.total_size, m->conf.region_commit_max);
+	if (m->conf.uid_max_region && u->region_bytes + charge > m->conf.uid_max_region) {
 		m->cnt.apps_refused_uid_region++;
 		if (refusal_log_ok(m, LOGK_LIMIT))
 			dn_warn(m->conf.log, "app pid %d uid %u (%s) attach refused: apps.per_uid.region_mb (%llu MiB) reached",
@@ -565,7 +567,7 @@ static int do_attach(struct dn_apps *m, struct dn_app *a, const struct dn_msg_hd
 	a->attach_ms = realtime_ms();
 	unpend(a);
 	u->apps++;
-	u->region_bytes += l.total_size;
+	u->region_bytes += charge;
 
 	struct dn_app_attach_rep rep = {
 		.region_size = l.total_size,

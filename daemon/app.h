@@ -59,6 +59,14 @@ void dn_uid_use_put(struct dn_uid_use *u);
 /* The TCP layer unmapped a region it kept (region_kept): the uid is no
  * longer charged for that app and its region. */
 void dn_uid_release_kept(struct dn_uid_use *u, uint64_t region_bytes);
+/* What one region counts against its uid's apps.per_uid.region_mb: the
+ * memory it may commit, not its size.  Regions are sparse (a slot per
+ * socket the app may hold, ~8 GiB of address space by default) and commit
+ * only touched pages, bounded by apps.region_mb when sockets are made. */
+static inline uint64_t dn_region_charge(uint64_t total_size, uint64_t commit_max)
+{
+	return commit_max && commit_max < total_size ? commit_max : total_size;
+}
 
 /* Manager counters (dillnetctl show counters).  X(name, description). */
 #define DN_APPS_COUNTERS(X) \
@@ -154,6 +162,8 @@ struct dn_app_conf {
 	uint32_t slots;            /* socket buffer slots; 0 = DN_REGION_DEF_SLOTS */
 	uint32_t rx_size, tx_size; /* per slot, powers of two; 0 = defaults */
 	uint64_t max_region;       /* bytes; 0 = no limit beyond the layout's */
+	uint64_t region_commit_max; /* bytes one region may commit
+				     * (apps.region_mb); 0 = its size */
 	/* Dispatch. */
 	const struct dn_app_handler_entry *handlers;
 	size_t nhandlers;

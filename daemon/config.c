@@ -229,8 +229,8 @@ static const struct dn_item dn_items[] = {
 	    "sockets of one uid's applications, departed ones' included"),
 	INT("apps.per_uid.max_listeners", apps.per_uid.max_listeners, 1, 1048576, "1024",
 	    "listening sockets of one uid's applications"),
-	INT("apps.per_uid.region_mb", apps.per_uid.region_mb, 1, 1048576, "1024",
-	    "shared-memory regions of one uid's applications, MiB, kept ones included"),
+	INT("apps.per_uid.region_mb", apps.per_uid.region_mb, 1, 1048576, "16384",
+	    "memory one uid's shared-memory regions may commit, MiB, kept ones included (each counts as apps.region_mb)"),
 
 	/* The tcp group comes from the one list in tcp_settings.h. */
 #define TCP_ITEM_INT(name, sdef, lo, hi, doc) \

@@ -222,6 +222,7 @@ static int apps_start(struct dn_daemon *d, char *err, size_t errlen)
 		.rx_size = c->apps.rx_buffer,
 		.tx_size = c->apps.tx_buffer,
 		.max_region = 0,
+		.region_commit_max = (uint64_t)c->apps.region_mb << 20,
 		.handlers = dn_tcpsock_handlers,
 		.nhandlers = dn_tcpsock_nhandlers,
 		.on_command = dn_tcpsock_on_command,

@@ -88,7 +88,8 @@ static void app_state_free(struct sock_app *sa)
 		 * region mapping we kept can go now, and the uid stops paying
 		 * for it. */
 		if (sa->uidu)
-			dn_uid_release_kept(sa->uidu, sa->kept.l.total_size);
+			dn_uid_release_kept(sa->uidu, dn_region_charge(sa->kept.l.total_size,
+								       sa->ts->conf.region_commit_max));
 		dn_region_destroy(&sa->kept);
 	} else {
 		sa->app->user = NULL;
