@@ -50,7 +50,15 @@ jcheck "show port: the tap, packets counted" "d['port']=='net_tap0' and d['stats
 # --- an app listening, a kernel peer connected
 (sleep 60 | dn_as_app timeout 60 "$B/tests/integ/dn_cat" -t 60 listen 8080 >"$DN_TMP/cat.out" 2>&1) &
 DN_EXTRA_PIDS="$!"
+disown "$DN_EXTRA_PIDS"
 app_uid=$(id -u "$DN_APP_USER")
+# $! is the subshell only: the trap must also kill the pipeline in it
+# (sleep, timeout and dn_cat, which outlived the test and kept the app
+# user busy for t_demo_firstrun's userdel).
+dn_until 5 pgrep -P "$DN_EXTRA_PIDS" >/dev/null
+for p in $(pgrep -P "$DN_EXTRA_PIDS"); do
+	DN_EXTRA_PIDS="$DN_EXTRA_PIDS $p $(pgrep -P "$p" | tr '\n' ' ')"
+done
 for _ in $(seq 50); do
 	dn_ctl -j show connections 2>/dev/null | grep -q '"LISTEN"' && break
 	sleep 0.1
